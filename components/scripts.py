@@ -1,0 +1,158 @@
+"""Render the host scripts in `userdata/` into user-data and Cloud Assistant command content.
+
+Pure functions, no Pulumi imports. The scripts themselves are real files (shellcheck-clean,
+tested in a sandbox); everything that varies reaches them as `LLM_*` environment variables in
+a block this module renders and prepends. No template syntax is used: Cloud Assistant parses
+every `{{...}}` in a command as a parameter once parameters are enabled, so the only `{{` ever
+rendered is the `{{oos-secret:NAME}}` reference for the API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# User data: at most 16 KB before Base64 (older ECS docs; newer ones say 32 KB: we budget 16).
+USER_DATA_LIMIT = 16 * 1024
+# Cloud Assistant command content: at most 18 KB after Base64.
+COMMAND_B64_LIMIT = 18 * 1024
+
+USERDATA_DIR = Path(__file__).resolve().parent.parent / "userdata"
+
+_KEY = re.compile(r"^LLM_[A-Z0-9_]+$")
+# The only parameter reference allowed in command content (a whole value, nothing around it).
+_SECRET_REF = re.compile(r"^\{\{oos-secret:[A-Za-z0-9_./-]+\}\}$")
+# host.env is read by systemd (EnvironmentFile) and by bash: plain values only, no quoting.
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
+_HEREDOC_END = "LLM_EOF"
+
+# Embedded in user-data: (file in userdata/, directory variable, mode).
+_USER_DATA_FILES: tuple[tuple[str, str, str], ...] = (
+    ("host-bootstrap.sh", "LLM_LIB_DIR", "0755"),
+    ("vllm-run.sh", "LLM_LIB_DIR", "0755"),
+    ("llm-bootstrap.service", "LLM_SYSTEMD_DIR", "0644"),
+    ("llm-vllm.service", "LLM_SYSTEMD_DIR", "0644"),
+)
+# Where the installer writes when the env block does not say otherwise. The unit files name
+# these paths literally (systemd cannot expand variables in paths), so hosts keep the defaults;
+# the overrides exist for the test sandbox.
+_INSTALL_DEFAULTS = {
+    "LLM_LIB_DIR": "/usr/local/lib/llm",
+    "LLM_ETC_DIR": "/etc/llm",
+    "LLM_STATE_DIR": "/var/lib/llm",
+    "LLM_SYSTEMD_DIR": "/etc/systemd/system",
+}
+# Never allowed in user-data: it is readable from the instance metadata by any local user.
+_USER_DATA_FORBIDDEN = ("LLM_API_KEY",)
+
+
+def _check(env: Mapping[str, str | int]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"env key {key!r} must match {_KEY.pattern}")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"env {key}: value must be str or int (got {type(value).__name__})")
+        text = str(value)
+        if "\0" in text:
+            raise ValueError(f"env {key}: value contains a NUL byte")
+        out[key] = text
+    return out
+
+
+def env_block(env: Mapping[str, str | int]) -> str:
+    """One `export KEY=<shell-quoted value>` line per key, in the given order."""
+    checked = _check(env)
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in checked.items())
+
+
+def join_args(args: Sequence[str]) -> str:
+    """Render a vLLM argument list as LLM_VLLM_ARGS: one argument per line (read by mapfile)."""
+    for arg in args:
+        if "\n" in arg or "\0" in arg:
+            raise ValueError(f"vLLM argument {arg!r} contains a newline or NUL")
+    return "\n".join(args)
+
+
+def script_text(name: str) -> str:
+    """The text of `userdata/<name>`."""
+    path = USERDATA_DIR / name
+    if path.parent != USERDATA_DIR:
+        raise ValueError(f"{name!r} is not a file name in userdata/")
+    return path.read_text(encoding="utf-8")
+
+
+def _body(script: str) -> str:
+    """A script without its shebang line (the rendered content has its own)."""
+    if script.startswith("#!"):
+        script = script.split("\n", 1)[1] if "\n" in script else ""
+    return script
+
+
+def render_command(script: str, env: Mapping[str, str | int]) -> str:
+    """Cloud Assistant command content: shebang, env block, script body.
+
+    The body must not contain `{{`; a value may contain it only as a whole
+    `{{oos-secret:NAME}}` reference (resolved by Cloud Assistant at run time).
+    """
+    checked = _check(env)
+    body = _body(script)
+    if "{{" in body:
+        raise ValueError("script body contains '{{', which Cloud Assistant parses as a parameter")
+    for key, value in checked.items():
+        if "{{" in value and not _SECRET_REF.match(value):
+            raise ValueError(f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}")
+    return "#!/bin/bash\n" + env_block(checked) + body
+
+
+def encode_command(content: str) -> str:
+    """Base64 of the command content, as `ecs.Command(command_content=...)` takes it."""
+    return base64.b64encode(content.encode("utf-8")).decode("ascii")
+
+
+def _heredoc(target: str, text: str, mode: str) -> str:
+    if any(line == _HEREDOC_END for line in text.splitlines()):
+        raise ValueError(f"embedded file contains the heredoc terminator line {_HEREDOC_END}")
+    if not text.endswith("\n"):
+        text += "\n"
+    return f"cat > {target} <<'{_HEREDOC_END}'\n{text}{_HEREDOC_END}\nchmod {mode} {target}\n"
+
+
+def render_user_data(env: Mapping[str, str | int]) -> str:
+    """User-data: installs the bootstrap and serving units from `userdata/` and starts the bootstrap.
+
+    `env` holds only non-secret host settings; they are exported for the installer and also
+    written to `$LLM_ETC_DIR/host.env`, the EnvironmentFile of both units.
+    """
+    checked = _check(env)
+    for key in _USER_DATA_FORBIDDEN:
+        if key in checked:
+            raise ValueError(f"env {key} must never be in user-data (it is readable on the host)")
+    for key, value in checked.items():
+        if not _PLAIN_VALUE.match(value):
+            raise ValueError(
+                f"env {key}: host.env values must match {_PLAIN_VALUE.pattern} (got {value!r})"
+            )
+    host_env = "".join(f"{k}={v}\n" for k, v in checked.items())
+    parts = [
+        "#!/bin/bash\n",
+        "# Host installer (runs once at first boot): writes the bootstrap and serving units,\n",
+        "# then starts the bootstrap unit, which resumes after a reboot until it has finished.\n",
+        "set -euo pipefail\n",
+        env_block(checked),
+        "".join(f': "${{{k}:={v}}}"\n' for k, v in _INSTALL_DEFAULTS.items()),
+        "umask 022\n",
+        'mkdir -p "$LLM_LIB_DIR" "$LLM_ETC_DIR" "$LLM_STATE_DIR" "$LLM_SYSTEMD_DIR"\n',
+        _heredoc('"$LLM_ETC_DIR/host.env"', host_env, "0644"),
+    ]
+    for name, dir_var, mode in _USER_DATA_FILES:
+        parts.append(_heredoc(f'"${dir_var}/{name}"', script_text(name), mode))
+    parts.append(
+        "systemctl daemon-reload\n"
+        "systemctl enable llm-vllm.service\n"
+        "systemctl enable --now --no-block llm-bootstrap.service\n"
+    )
+    return "".join(parts)

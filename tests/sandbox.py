@@ -1,0 +1,301 @@
+"""A sandbox to run the host scripts in `userdata/` without a host.
+
+Every path the scripts take (LLM_STATE_DIR, LLM_ETC_DIR, ...) points into a temp dir, and PATH
+starts with a directory of stand-in commands written here: docker, systemctl, curl, ossutil,
+nvidia-smi, nvidia-ctk, dnf, blkid, mkfs.ext4, mount, mountpoint, journalctl, uname, modprobe.
+flock, sha256sum, python3, find and the other coreutils are the real ones.
+
+Stand-ins record every call (argv, one line per call) in `calls.log` and keep their state in
+files under `sb/`, so that tests can set faults before a run and inspect effects after it:
+- `sb/pull_failures`: how many `docker pull` calls fail before one succeeds;
+- `sb/never_healthy`: the fake vLLM never answers;
+- `sb/ossutil_die_after`: `ossutil cp` copies that many files, leaves the next one half-written
+  and exits 1 (the knob is consumed, so the next call completes);
+- `sb/dnf_fail`: package names for which `dnf install` fails;
+- `sb/driver.installed`: `nvidia-smi` succeeds.
+`systemctl restart <unit>` snapshots the installed vLLM settings into `sb/server/` (the fake
+server); the fake server is unhealthy when its args hold `--max-model-len 999999`. `curl`
+answers /health and /v1/chat/completions from that state, checking the bearer key it reads
+from the `-H @file` header file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+USERDATA = REPO / "userdata"
+
+API_KEY = "sk-sandbox_CANARY-7f3a9"
+IMAGE = "registry.example.com/vllm/vllm-openai:v0.8.5"
+SERVED_NAME = "ds-r1"
+GOOD_ARGS = "--served-model-name\nds-r1\n--max-model-len\n32768\n--port\n8000"
+BAD_ARGS = "--served-model-name\nds-r1\n--max-model-len\n999999\n--port\n8000"
+
+_PRELUDE = """#!/bin/bash
+set -u
+SB={sb}
+{{ printf '%s' "$(basename "$0")"; printf ' %s' "$@"; printf '\\n'; }} >>"$SB/../calls.log"
+"""
+
+_STUBS: dict[str, str] = {
+    "docker": r"""
+case "${1:-}" in
+  info) exit 0 ;;
+  pull)
+    n=$(cat "$SB/pull_failures" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+      echo $((n - 1)) >"$SB/pull_failures"
+      echo "Error response from daemon: sandbox pull failure" >&2
+      exit 1
+    fi
+    ;;
+  logs) echo "FAKE-CONTAINER-LOG: ValueError: max_model_len too large" ;;
+esac
+exit 0
+""",
+    "systemctl": r"""
+[ "${1:-}" = --quiet ] && shift
+cmd=${1:-}
+unit=${*: -1}
+case "$cmd" in
+  restart|start)
+    if [ "$unit" = llm-vllm.service ]; then
+      rm -rf "$SB/server"; mkdir -p "$SB/server"
+      touch "$SB/server/active"
+      cp "$ETC/vllm.env" "$ETC/vllm.args" "$ETC/api-key.env" "$SB/server/"
+      sed -n 's/^VLLM_API_KEY=//p' "$ETC/api-key.env" >"$SB/server/key"
+      grep -A1 -x -- --served-model-name "$ETC/vllm.args" | tail -n 1 >"$SB/server/name"
+      if [ -e "$SB/never_healthy" ] || grep -qx 999999 "$ETC/vllm.args"; then
+        :
+      else
+        touch "$SB/server/healthy"
+      fi
+    fi
+    ;;
+  is-active) [ "$unit" = llm-vllm.service ] && [ -e "$SB/server/active" ] || exit 3 ;;
+esac
+exit 0
+""",
+    "curl": r"""
+out=/dev/stdout header= data= url=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -o) out=$2; shift ;;
+    -H) case "$2" in @*) header=$(cat "${2#@}") ;; esac; shift ;;
+    --data-binary|-d) case "$2" in @*) data=$(cat "${2#@}") ;; *) data=$2 ;; esac; shift ;;
+    --max-time|--retry|-w) shift ;;
+    http*) url=$1 ;;
+  esac
+  shift
+done
+case "$url" in
+  */health)
+    [ -e "$SB/server/healthy" ] || exit 7
+    : >"$out" ;;
+  */v1/chat/completions)
+    [ -e "$SB/server/healthy" ] || exit 7
+    [ "$header" = "Authorization: Bearer $(cat "$SB/server/key")" ] || exit 22
+    grep -q "\"model\": \"$(cat "$SB/server/name")\"" <<<"$data" || exit 22
+    echo '{"choices":[{"index":0,"message":{"role":"assistant","content":"OK"}}]}' >"$out" ;;
+  *)
+    f="$SB/downloads/${url##*/}"
+    [ -f "$f" ] || exit 22
+    cp "$f" "$out" ;;
+esac
+""",
+    "journalctl": 'echo "FAKE-JOURNAL: llm-vllm.service: Main process exited, status=1"\n',
+    "nvidia-smi": '[ -e "$SB/driver.installed" ]\n',
+    "nvidia-ctk": "exit 0\n",
+    "modprobe": "exit 0\n",
+    "uname": 'echo "5.10.134-sandbox.al8.x86_64"\n',
+    "dnf": r"""
+[ "${1:-}" = install ] || exit 0
+shift
+skip=0
+for p in "$@"; do
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  case "$p" in
+    --repo) skip=1; continue ;;
+    -*) continue ;;
+  esac
+  if grep -qx -- "$p" "$SB/dnf_fail" 2>/dev/null; then
+    echo "Error: Unable to find a match: $p" >&2
+    exit 1
+  fi
+  case "$p" in
+    nvidia-driver) touch "$SB/driver.installed" ;;
+    docker-ce) cp "$SB/pkgs/docker" "$BIN/docker" ;;
+    nvidia-container-toolkit) cp "$SB/pkgs/nvidia-ctk" "$BIN/nvidia-ctk" ;;
+  esac
+done
+""",
+    "blkid": r"""
+key= dev=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -s) key=$2; shift ;;
+    -o) shift ;;
+    -p) ;;
+    *) dev=$1 ;;
+  esac
+  shift
+done
+[ -s "$dev" ] || exit 2
+if [ -n "$key" ]; then
+  v=$(sed -n "s/^$key=//p" "$dev")
+  [ -n "$v" ] || exit 2
+  echo "$v"
+else
+  cat "$dev"
+fi
+""",
+    "mkfs.ext4": r"""
+dev=${*: -1}
+printf 'UUID=5a1d-b0x-ext4\nTYPE=ext4\nLABEL=llm-models\n' >"$dev"
+""",
+    "mount": 'echo "${*: -1}" >>"$SB/mounts"\n',
+    "mountpoint": 'grep -qxF -- "${*: -1}" "$SB/mounts" 2>/dev/null\n',
+    # Copies oss://bucket/prefix/ from $SB/bucket/bucket/prefix/ to the destination. With -u a
+    # file whose copy already has the same size is skipped (ossutil compares size and time).
+    "ossutil": r"""
+[ "${1:-}" = cp ] || exit 0
+shift
+src= dst= update=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -u) update=1 ;;
+    -r|-f) ;;
+    -j|--parallel|--checkpoint-dir|-c|--region|-e) shift ;;
+    oss://*) src=$1 ;;
+    *) dst=$1 ;;
+  esac
+  shift
+done
+root="$SB/bucket/${src#oss://}"
+[ -d "$root" ] || { echo "NoSuchKey: $src" >&2; exit 1; }
+die_after=$(cat "$SB/ossutil_die_after" 2>/dev/null || echo -1)
+n=0
+while IFS= read -r rel; do
+  mkdir -p "$(dirname "$dst/$rel")"
+  if [ "$update" = 1 ] && [ -f "$dst/$rel" ] &&
+    [ "$(stat -c %s "$dst/$rel")" = "$(stat -c %s "$root/$rel")" ]; then
+    continue
+  fi
+  if [ "$n" = "$die_after" ]; then
+    head -c 3 "$root/$rel" >"$dst/$rel"
+    rm -f "$SB/ossutil_die_after"
+    echo "sandbox: connection reset while copying $rel" >&2
+    exit 1
+  fi
+  cp "$root/$rel" "$dst/$rel"
+  echo "$rel" >>"$SB/ossutil.copied"
+  n=$((n + 1))
+done < <(cd "$root" && find . -type f | sed 's|^\./||' | sort)
+""",
+}
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    fresh_host: bool = False
+    env: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        r = self.root
+        self.bin = r / "bin"
+        self.sb = r / "sb"
+        self.state = r / "var/lib/llm"
+        self.etc = r / "etc/llm"
+        self.lib = r / "usr/local/lib/llm"
+        self.models = r / "mnt/models"
+        self.bindir = r / "usr/local/bin"
+        self.systemd = r / "etc/systemd/system"
+        self.fstab = r / "etc/fstab"
+        self.disk = r / "dev/disk/by-id/virtio-bp1sandbox"
+        self.calls_log = r / "calls.log"
+        for d in (self.bin, self.sb / "pkgs", self.sb / "downloads", self.state, self.etc):
+            d.mkdir(parents=True, exist_ok=True)
+        stubs = dict(_STUBS)
+        for name, body in stubs.items():
+            target = self.sb / "pkgs" if name in ("docker", "nvidia-ctk") else self.bin
+            self._write_stub(target / name, body)
+        # On a fresh host, dnf "installs" docker and nvidia-ctk by copying them into bin/.
+        if not self.fresh_host:
+            for name in ("docker", "nvidia-ctk"):
+                self._write_stub(self.bin / name, stubs[name])
+            (self.sb / "driver.installed").touch()
+        self.env = {
+            "PATH": f"{self.bin}:/usr/bin:/bin",
+            "HOME": str(r),
+            "LANG": "C.UTF-8",
+            "LLM_STATE_DIR": str(self.state),
+            "LLM_ETC_DIR": str(self.etc),
+            "LLM_LIB_DIR": str(self.lib),
+            "LLM_BIN_DIR": str(self.bindir),
+            "LLM_SYSTEMD_DIR": str(self.systemd),
+            "LLM_MODEL_ROOT": str(self.models),
+            "LLM_FSTAB": str(self.fstab),
+            "LLM_POLL_S": "0.1",
+        }
+
+    def _write_stub(self, path: Path, body: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prelude = _PRELUDE.format(sb=self.sb)
+        extra = f"BIN={self.bin}\nETC={self.etc}\n"
+        path.write_text(prelude + extra + body.lstrip("\n"))
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+    # --- faults and fixtures -------------------------------------------------------------
+    def knob(self, name: str, value: str = "") -> None:
+        (self.sb / name).write_text(value)
+
+    def add_bucket(self, bucket_prefix: str, files: dict[str, bytes]) -> Path:
+        base = self.sb / "bucket" / bucket_prefix
+        for rel, data in files.items():
+            p = base / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        return base
+
+    def install_ossutil(self) -> None:
+        self._write_stub(self.bindir / "ossutil", _STUBS["ossutil"])
+
+    def ossutil_stub(self) -> str:
+        return _PRELUDE.format(sb=self.sb) + _STUBS["ossutil"].lstrip("\n")
+
+    # --- running ---------------------------------------------------------------------------
+    def run(self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60):
+        path = USERDATA / script if isinstance(script, str) else script
+        full = {**self.env, **(env or {})}
+        return subprocess.run(
+            ["bash", str(path)], env=full, capture_output=True, text=True, timeout=timeout
+        )
+
+    def run_text(self, content: str, env: dict[str, str] | None = None, timeout: float = 60):
+        path = self.root / "script.sh"
+        path.write_text(content)
+        return self.run(path, env, timeout)
+
+    # --- inspection ------------------------------------------------------------------------
+    def calls(self, name: str | None = None) -> list[str]:
+        if not self.calls_log.exists():
+            return []
+        lines = self.calls_log.read_text().splitlines()
+        return [ln for ln in lines if name is None or ln.split(" ", 1)[0] == name]
+
+    def reset_calls(self) -> None:
+        self.calls_log.unlink(missing_ok=True)
+        (self.sb / "ossutil.copied").unlink(missing_ok=True)
+
+    def copied(self) -> list[str]:
+        p = self.sb / "ossutil.copied"
+        return p.read_text().splitlines() if p.exists() else []
+
+    def mode(self, path: Path) -> int:
+        return stat.S_IMODE(os.stat(path).st_mode)
