@@ -1,0 +1,135 @@
+"""GpuNode: one GPU ECS instance with its model disk and instance RAM role.
+
+The OS image is looked up once and then ignored (`ignore_changes`): `get_images(most_recent)`
+changes whenever Alibaba publishes an image, and the provider would then swap the system disk.
+The resolved ID is exported. The model disk is a separate `EcsDisk` + attachment so resizing it
+never replaces the instance; its category and bursting are explicit so a 700 GB download is not
+throttled by a default `cloud_efficiency` disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+ALINUX3_FAMILY = "acs:alibaba_cloud_linux_3_2104_lts_x64"
+# UEFI images for ebmgn8* (FACTS.md); the name pattern is unverified: override with llm:imageId.
+ALINUX3_UEFI_REGEX = r"^aliyun_3_.*uefi.*"
+
+
+@dataclass
+class GpuNodeArgs:
+    prefix: str
+    instance_name: str  # physical name, e.g. llm-dev-master
+    instance_type: str
+    zone_id: str
+    vswitch_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    role_name: pulumi.Input[str]
+    disk_size_gib: int
+    disk_category: str
+    disk_performance_level: Optional[str]
+    disk_bursting: Optional[bool]
+    charge_type: str
+    period: Optional[int]
+    spot: bool
+    uefi: bool
+    tags: dict[str, str]
+    # Renders user-data from the model disk's ID (the bootstrap finds the disk by its serial).
+    user_data: Callable[[str], str]
+    image_id: Optional[str] = None
+    key_pair_name: Optional[str] = None
+    erdma: bool = False
+    deployment_set_id: Optional[pulumi.Input[str]] = None
+
+
+def model_disk_device(disk_id: str) -> str:
+    """Virtio disks show their ID (without `d-`) as the serial under /dev/disk/by-id."""
+    return "/dev/disk/by-id/virtio-" + disk_id.removeprefix("d-")
+
+
+class GpuNode(pulumi.ComponentResource):
+    instance_id: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuNodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llm:compute:GpuNode", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.image_id:
+            image_id: pulumi.Output[str] = pulumi.Output.from_input(args.image_id)
+        else:
+            lookup = (
+                {"name_regex": ALINUX3_UEFI_REGEX} if args.uefi else {"image_family": ALINUX3_FAMILY}
+            )
+            images = alicloud.ecs.get_images_output(
+                owners="system", most_recent=True, instance_type=args.instance_type,
+                opts=pulumi.InvokeOutputOptions(parent=self), **lookup,
+            )  # fmt: skip
+            image_id = images.images.apply(lambda imgs: imgs[0].id)
+
+        disk = alicloud.ecs.EcsDisk(
+            f"{name}-model-disk",
+            disk_name=f"{args.instance_name}-models",
+            zone_id=args.zone_id,
+            size=args.disk_size_gib,
+            category=args.disk_category,
+            performance_level=args.disk_performance_level,
+            bursting_enabled=args.disk_bursting,
+            payment_type="PayAsYouGo",
+            delete_auto_snapshot=True,
+            description=f"{args.prefix}: model weights (kept across instance settings changes)",
+            tags=args.tags,
+            opts=child,
+        )
+        prepaid = args.charge_type == "PrePaid"
+        instance = alicloud.ecs.Instance(
+            f"{name}-instance",
+            instance_name=args.instance_name,
+            host_name=args.instance_name,
+            instance_type=args.instance_type,
+            image_id=image_id,
+            vswitch_id=args.vswitch_id,
+            security_groups=[args.security_group_id],
+            system_disk_category="cloud_essd",
+            system_disk_size=100,
+            internet_max_bandwidth_out=0,  # no public IP; PublicAccess binds an EIP when asked
+            instance_charge_type=args.charge_type,
+            period=args.period if prepaid else None,
+            period_unit="Month" if prepaid else None,
+            force_delete=True if prepaid else None,
+            spot_strategy="SpotAsPriceGo" if args.spot else None,
+            key_name=args.key_pair_name,
+            network_interface_traffic_mode="HighPerformance" if args.erdma else None,
+            deployment_set_id=args.deployment_set_id,
+            user_data=disk.id.apply(args.user_data),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["image_id"]),
+        )
+        attachment = alicloud.ecs.EcsDiskAttachment(
+            f"{name}-model-disk-attach",
+            disk_id=disk.id,
+            instance_id=instance.id,
+            delete_with_instance=False,
+            opts=child,
+        )
+        role = alicloud.ecs.RamRoleAttachment(
+            f"{name}-role-attach",
+            instance_id=instance.id,
+            ram_role_name=args.role_name,
+            opts=child,
+        )
+        self.instance = instance
+        self.instance_id = instance.id
+        self.private_ip = instance.private_ip
+        self.image_id = image_id
+        self.disk_id = disk.id
+        # What a Cloud Assistant run on this node must wait for.
+        self.ready: list[pulumi.Resource] = [attachment, role]
+        self.register_outputs(
+            {"instanceId": instance.id, "privateIp": instance.private_ip, "imageId": image_id, "diskId": disk.id}
+        )

@@ -1,0 +1,46 @@
+"""Serving: phase 3, vLLM under systemd, (re)started only when its settings change.
+
+Runs at the same time as ModelSync (the image pull overlaps the download) and waits on the
+host for the model marker; `pulumi up` returns when the model answers a real chat completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+
+from components import host_env, scripts
+from components.host_command import run_on_hosts
+from components.settings import Resolved
+
+
+@dataclass
+class ServingArgs:
+    prefix: str
+    resolved: Resolved
+    api_key_parameter: pulumi.Input[str]
+    api_key_version: int
+    instance_ids: Sequence[pulumi.Input[str]]
+    wait_for: Sequence[pulumi.Resource]
+
+
+class Serving(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llm:host:Serving", name, None, opts)
+        r = args.resolved
+        script = scripts.script_text("serve.sh")
+        content = pulumi.Output.from_input(args.api_key_parameter).apply(
+            lambda param: scripts.render_command(
+                script, host_env.serve_env(r, param, args.api_key_version)
+            )
+        )
+        self.invocation = run_on_hosts(
+            name, self, f"{args.prefix}-serve",
+            f"{args.prefix}: serve {r.served_model_name} with vLLM",
+            content, host_env.serve_timeout_s(r), args.instance_ids,
+            enable_parameter=True,  # for {{oos-secret:...}}
+            depends_on=args.wait_for,
+        )  # fmt: skip
+        self.register_outputs({"invocationId": self.invocation.id})
