@@ -36,6 +36,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -121,6 +122,8 @@ class ServerStats:
     errors_injected: dict[str, int] = field(default_factory=dict)
     tokens_sent: int = 0  # reasoning + content tokens over all completions
     last_request: dict[str, Any] | None = None  # body of the last chat request
+    # The last user messages received (bounded, so a long-running server does not grow).
+    prompts: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 class _Server(ThreadingHTTPServer):
@@ -247,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
             index = self.server.stats.chat_requests
             self.server.stats.chat_requests += 1
             self.server.stats.last_request = req
+            msgs = req.get("messages") or [{}]
+            self.server.stats.prompts.append(str(msgs[-1].get("content", "")))
             kind = _injected_error(cfg, index)
             if kind:
                 self.server.stats.errors_injected[kind] = (
