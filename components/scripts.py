@@ -55,7 +55,9 @@ def _check(env: Mapping[str, str | int]) -> dict[str, str]:
         if not isinstance(key, str) or not _KEY.match(key):
             raise ValueError(f"env key {key!r} must match {_KEY.pattern}")
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"env {key}: value must be str or int (got {type(value).__name__})")
+            raise TypeError(
+                f"env {key}: value must be str or int (got {type(value).__name__})"
+            )
         text = str(value)
         if "\0" in text:
             raise ValueError(f"env {key}: value contains a NUL byte")
@@ -101,10 +103,14 @@ def render_command(script: str, env: Mapping[str, str | int]) -> str:
     checked = _check(env)
     body = _body(script)
     if "{{" in body:
-        raise ValueError("script body contains '{{', which Cloud Assistant parses as a parameter")
+        raise ValueError(
+            "script body contains '{{', which Cloud Assistant parses as a parameter"
+        )
     for key, value in checked.items():
         if "{{" in value and not _SECRET_REF.match(value):
-            raise ValueError(f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}")
+            raise ValueError(
+                f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}"
+            )
     return "#!/bin/bash\n" + env_block(checked) + body
 
 
@@ -115,7 +121,9 @@ def encode_command(content: str) -> str:
 
 def _heredoc(target: str, text: str, mode: str) -> str:
     if any(line == _HEREDOC_END for line in text.splitlines()):
-        raise ValueError(f"embedded file contains the heredoc terminator line {_HEREDOC_END}")
+        raise ValueError(
+            f"embedded file contains the heredoc terminator line {_HEREDOC_END}"
+        )
     if not text.endswith("\n"):
         text += "\n"
     return f"cat > {target} <<'{_HEREDOC_END}'\n{text}{_HEREDOC_END}\nchmod {mode} {target}\n"
@@ -130,7 +138,9 @@ def render_user_data(env: Mapping[str, str | int]) -> str:
     checked = _check(env)
     for key in _USER_DATA_FORBIDDEN:
         if key in checked:
-            raise ValueError(f"env {key} must never be in user-data (it is readable on the host)")
+            raise ValueError(
+                f"env {key} must never be in user-data (it is readable on the host)"
+            )
     for key, value in checked.items():
         if not _PLAIN_VALUE.match(value):
             raise ValueError(

@@ -219,7 +219,13 @@ class Sandbox:
         self.fstab = r / "etc/fstab"
         self.disk = r / "dev/disk/by-id/virtio-bp1sandbox"
         self.calls_log = r / "calls.log"
-        for d in (self.bin, self.sb / "pkgs", self.sb / "downloads", self.state, self.etc):
+        for d in (
+            self.bin,
+            self.sb / "pkgs",
+            self.sb / "downloads",
+            self.state,
+            self.etc,
+        ):
             d.mkdir(parents=True, exist_ok=True)
         stubs = dict(_STUBS)
         for name, body in stubs.items():
@@ -270,14 +276,23 @@ class Sandbox:
         return _PRELUDE.format(sb=self.sb) + _STUBS["ossutil"].lstrip("\n")
 
     # --- running ---------------------------------------------------------------------------
-    def run(self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60):
+    def run(
+        self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60
+    ):
         path = USERDATA / script if isinstance(script, str) else script
         full = {**self.env, **(env or {})}
         return subprocess.run(
-            ["bash", str(path)], env=full, capture_output=True, text=True, timeout=timeout
+            ["bash", str(path)],
+            check=False,
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
-    def run_text(self, content: str, env: dict[str, str] | None = None, timeout: float = 60):
+    def run_text(
+        self, content: str, env: dict[str, str] | None = None, timeout: float = 60
+    ):
         path = self.root / "script.sh"
         path.write_text(content)
         return self.run(path, env, timeout)
