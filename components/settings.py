@@ -459,7 +459,8 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
             problems.append(Problem("vllm.tensorParallelSize", f"must divide the model's {model.attention_heads} attention heads and not exceed the {inst.gpus} GPUs of {inst.name}", tp, ", ".join(map(str, divisors))))
 
     # Sizing
-    if tp and not catalog.fits(model, inst, max_len, v.gpu_memory_utilization, tp):
+    length_ok = not (v.max_model_len and v.max_model_len > model.max_model_len)
+    if tp and length_ok and not catalog.fits(model, inst, max_len, v.gpu_memory_utilization, tp):
         need = catalog.memory_needed(model, max_len, tp) / catalog.GIB
         have = catalog.memory_available(inst, tp, v.gpu_memory_utilization) / catalog.GIB
         fitting = catalog.types_that_fit(model, max_len, v.gpu_memory_utilization)

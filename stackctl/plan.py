@@ -188,6 +188,8 @@ def run_program(
         return None
 
     mocks = Mocks()
+    # A fresh root stack per run, so that plans can run one after another in one process.
+    psettings.ROOT.set(None)
     pmocks.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=Monitor(mocks))
     set_all_config(cfg, secret_keys)
     pulumi.runtime.register_stack_transformation(capture_depends_on)

@@ -1,0 +1,218 @@
+"""The dev stack and its variations under Pulumi mocks: exact inputs and options that matter."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from components import catalog, scripts
+from tests import planning as P
+
+SG_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
+EIP = "alicloud:ecs/eipAddress:EipAddress"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return P.run(None)
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory):
+    cfg = P.with_changes(
+        P.stack_config(),
+        publicAccess={"enabled": True, "allowedCidrs": ["203.0.113.0/24", "198.51.100.7/32"], "bandwidthMbps": 20},
+        ssh={"allowedCidrs": ["198.51.100.0/28"], "keyPairName": "ops"},
+    )
+    return P.run(tmp_path_factory.mktemp("pub"), cfg)
+
+
+def _rules(result):
+    return sorted(
+        (r["inputs"]["portRange"], r["inputs"]["cidrIp"], r["inputs"]["type"], r["inputs"]["ipProtocol"])
+        for r in P.of_type(result, SG_RULE)
+    )
+
+
+def test_private_stack_opens_8000_to_the_vpc_only_and_no_ssh(dev):
+    assert _rules(dev) == [("8000/8000", "192.168.0.0/16", "ingress", "tcp")]
+    # The only EIP is the NAT gateway's; nothing binds one to the instance.
+    assert [r["name"] for r in P.of_type(dev, EIP)] == ["network-nat-eip"]
+    assert json.loads(json.dumps(P.plan.outputs_json(dev)))["publicEndpoint"] is None
+
+
+def test_public_stack_opens_8000_to_the_allowlist_and_ssh_to_its_list(public):
+    assert _rules(public) == [
+        ("22/22", "198.51.100.0/28", "ingress", "tcp"),
+        ("8000/8000", "192.168.0.0/16", "ingress", "tcp"),
+        ("8000/8000", "198.51.100.7/32", "ingress", "tcp"),
+        ("8000/8000", "203.0.113.0/24", "ingress", "tcp"),
+    ]
+    res = P.by_name(public)
+    assert res["public-access-eip"]["inputs"]["bandwidth"] == "20"
+    assoc = res["public-access-eip-assoc"]
+    assert assoc["inputs"]["instanceId"] == "node-instance-id"
+    assert assoc["parent"] == "public-access"
+    assert res["node-instance"]["inputs"]["keyName"] == "ops"
+    assert P.plan.outputs_json(public)["publicEndpoint"] == "http://203.0.113.10:8000/v1"
+
+
+def test_no_rule_is_open_to_the_world(dev, public):
+    for result in (dev, public):
+        assert all(r["inputs"]["cidrIp"] != "0.0.0.0/0" for r in P.of_type(result, SG_RULE))
+
+
+def test_network_vpc_vswitch_and_nat_egress(dev):
+    res = P.by_name(dev)
+    assert res["network-vpc"]["inputs"]["cidrBlock"] == "192.168.0.0/16"
+    assert res["network-vswitch"]["inputs"]["cidrBlock"] == "192.168.0.0/24"
+    assert res["network-vswitch"]["inputs"]["zoneId"] == "cn-hangzhou-i"
+    nat = res["network-nat"]["inputs"]
+    assert (nat["natType"], nat["networkType"], nat["vswitchId"]) == ("Enhanced", "internet", "network-vswitch-id")
+    snat = res["network-snat"]
+    assert snat["inputs"]["snatTableId"] == "stb-network-nat"
+    assert snat["inputs"]["sourceVswitchId"] == "network-vswitch-id"
+    assert snat["inputs"]["snatIp"] == "203.0.113.10"
+    assert snat["options"]["dependsOn"] == ["network-nat-eip-assoc"]
+    assert res["network-nat-eip-assoc"]["inputs"]["instanceType"] == "Nat"
+
+
+def test_egress_none_declares_no_nat(tmp_path):
+    cfg = P.with_changes(
+        P.stack_config(),
+        network={"egress": "none"},
+        vllm={"image": "egs-registry-vpc.cn-hangzhou.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"},
+    )
+    types = {r["type"] for r in P.resources(P.run(tmp_path, cfg))}
+    assert "alicloud:vpc/natGateway:NatGateway" not in types
+    assert "alicloud:vpc/snatEntry:SnatEntry" not in types
+    assert EIP not in types
+
+
+def test_role_reads_only_the_model_prefix(dev):
+    res = P.by_name(dev)
+    trust = json.loads(res["model-access-role"]["inputs"]["assumeRolePolicyDocument"])
+    assert trust["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs.aliyuncs.com"]}}
+    ]
+    policy = json.loads(res["model-access-policy"]["inputs"]["policyDocument"])
+    assert policy["Statement"] == [
+        {
+            "Action": ["oss:GetObject"],
+            "Effect": "Allow",
+            "Resource": ["acs:oss:*:*:my-llm-weights/deepseek-ai/DeepSeek-R1-Distill-Qwen-7B/*"],
+        },
+        {
+            "Action": ["oss:ListObjects"],
+            "Condition": {"StringLike": {"oss:Prefix": ["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B/*"]}},
+            "Effect": "Allow",
+            "Resource": ["acs:oss:*:*:my-llm-weights"],
+        },
+    ]
+    assert res["model-access-role"]["inputs"]["roleName"] == "llm-dev-model-reader"
+    assert res["model-access-role"]["options"]["deleteBeforeReplace"] is True
+    attach = res["model-access-attach"]["inputs"]
+    assert (attach["policyType"], attach["roleName"]) == ("Custom", "llm-dev-model-reader")
+    assert res["node-role-attach"]["inputs"] == {"instanceId": "node-instance-id", "ramRoleName": "llm-dev-model-reader"}
+
+
+def test_instance_disk_and_image(dev):
+    res = P.by_name(dev)
+    inst = res["node-instance"]
+    assert inst["options"]["ignoreChanges"] == ["imageId"]
+    i = inst["inputs"]
+    assert i["instanceType"] == "ecs.gn7i-c8g1.2xlarge"
+    assert i["imageId"] == "m-mock-alinux3-latest"
+    assert i["instanceName"] == "llm-dev-master"
+    assert i["internetMaxBandwidthOut"] == 0
+    assert i["securityGroups"] == ["network-sg-id"]
+    assert "networkInterfaceTrafficMode" not in i
+    assert "roleName" not in i  # attached by RamRoleAttachment, not the deprecated field
+    disk = res["node-model-disk"]["inputs"]
+    assert (disk["category"], disk["size"], disk["burstingEnabled"]) == ("cloud_auto", 100, True)
+    assert disk["zoneId"] == "cn-hangzhou-i"
+    assert res["node-model-disk-attach"]["inputs"]["deleteWithInstance"] is False
+    assert P.plan.outputs_json(dev)["imageId"] == "m-mock-alinux3-latest"
+
+
+def test_r1_sized_disk_and_download_bounds(tmp_path):
+    cfg = P.with_changes(P.stack_config(), model="deepseek-r1", instanceType="ecs.gn8v-8x.24xlarge",
+                         vllm={"maxModelLen": 16384, "gpuMemoryUtilization": 0.95},
+                         modelDisk={"category": "cloud_essd", "performanceLevel": "PL2"})  # fmt: skip
+    res = P.by_name(P.run(tmp_path, cfg))
+    disk = res["node-model-disk"]["inputs"]
+    assert disk["size"] == catalog.disk_size_gib(catalog.MODELS["deepseek-r1"]) == 852
+    assert (disk["category"], disk["performanceLevel"]) == ("cloud_essd", "PL2")
+    assert "burstingEnabled" not in disk
+    sync = base64.b64decode(res["model-sync-command"]["inputs"]["commandContent"]).decode()
+    assert "export LLM_EXPECTED_SHARDS=163\n" in sync
+    assert "export LLM_EXPECTED_BYTES=688586727753\n" in sync
+    # 688.6 GB at 100 MB/s, twice, plus 30 minutes: 15571 s; the command adds an hour for boot.
+    assert res["model-sync-command"]["inputs"]["timeout"] == 3600 + 15571
+    assert res["model-sync-invocation"]["options"]["customTimeouts"] == {"create": f"{-(-(3600 + 15571) // 60) + 10}m"}
+    serve = base64.b64decode(res["serving-command"]["inputs"]["commandContent"]).decode()
+    assert "--tensor-parallel-size\n8\n" in serve and "--served-model-name\nds\n" in serve
+
+
+def test_commands_timeouts_and_concurrency(dev):
+    res = P.by_name(dev)
+    sync, serve = res["model-sync-command"]["inputs"], res["serving-command"]["inputs"]
+    assert (sync["timeout"], sync["enableParameter"], sync["type"]) == (7200, False, "RunShellScript")
+    assert (serve["timeout"], serve["enableParameter"]) == (3600 + 3600 + 2 * 3600, True)
+    for inv, minutes in (("model-sync-invocation", 130), ("serving-invocation", 250)):
+        opts = res[inv]["options"]
+        assert opts["customTimeouts"] == {"create": f"{minutes}m"}
+        # Both wait for the disk and role attachments, not for each other: they run concurrently.
+        assert opts["dependsOn"] == ["node-model-disk-attach", "node-role-attach"]
+        assert res[inv]["inputs"]["instanceIds"] == ["node-instance-id"]
+
+
+def test_serving_command_carries_only_a_reference_to_the_key(dev):
+    res = P.by_name(dev)
+    serve = base64.b64decode(res["serving-command"]["inputs"]["commandContent"]).decode()
+    assert "export LLM_API_KEY='{{oos-secret:llm-dev-api-key}}'\n" in serve
+    assert serve.count("{{") == 1
+    assert res["api-key-param"]["inputs"]["secretParameterName"] == "llm-dev-api-key"
+    assert res["api-key-param"]["inputs"]["value"] == "[secret]"
+    assert res["api-key-generated"]["inputs"]["overrideSpecial"] == "_-"
+    assert res["api-key-generated"]["inputs"]["keepers"] == {"version": "1"}
+
+
+def test_sizes_fit_the_limits(dev):
+    res = P.by_name(dev)
+    assert len(res["node-instance"]["inputs"]["userData"].encode()) <= scripts.USER_DATA_LIMIT
+    for name in ("model-sync-command", "serving-command"):
+        assert len(res[name]["inputs"]["commandContent"]) <= scripts.COMMAND_B64_LIMIT
+
+
+def test_every_child_has_its_component_as_parent(dev):
+    res = P.resources(dev)
+    components = {r["name"] for r in res if r["type"].startswith("llm:")}
+    for r in res:
+        if r["type"].startswith(("llm:", "pulumi:providers:")):
+            assert r["parent"] is None
+        else:
+            assert r["parent"] in components, r["name"]
+            assert r["name"].startswith(r["parent"] + "-"), r["name"]
+
+
+def test_physical_names_carry_the_stack(dev):
+    res = P.by_name(dev)
+    for name, key in (("model-access-role", "roleName"), ("model-access-policy", "policyName"),
+                      ("api-key-param", "secretParameterName"), ("network-sg", "securityGroupName"),
+                      ("model-sync-command", "name"), ("serving-command", "name")):  # fmt: skip
+        assert res[name]["inputs"][key].startswith("llm-dev-"), name
+
+
+def test_outputs_tell_how_to_call_it(dev):
+    out = P.plan.outputs_json(dev)
+    assert out["apiKey"] == "[secret]"
+    assert out["privateEndpoint"] == "http://192.168.0.10:8000/v1"
+    assert out["servedModelName"] == "DeepSeek-R1-Distill-Qwen-7B"
+    assert 'Bearer ${API_KEY}' in out["curlCommand"] and '"max_tokens": 1024' in out["curlCommand"]
+    assert 'os.environ["API_KEY"]' in out["openaiPython"]
+    assert out["chatboxSettings"]["apiHost"] == "http://192.168.0.10:8000"
+    assert out["chatboxSettings"]["apiPath"] == "/v1/chat/completions"
+    assert out["tensorParallelSize"] == 1
