@@ -1,0 +1,210 @@
+"""`stackctl logs` with a stub ECS client (canned DescribeInvocationResults); no network."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("alibabacloud_ecs20140526")
+from alibabacloud_ecs20140526 import models  # noqa: E402
+
+from stackctl import logs  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUT = "\n".join(f"line {i}" for i in range(1, 101)) + "\nvllm ready: 让我们开始\n"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def result(instance: str, start: str, *, output: str = OUTPUT, exit_code: int = 0, status: str = "Success",
+           **extra) -> dict:  # fmt: skip
+    return {
+        "InstanceId": instance,
+        "InvokeId": f"t-{instance}-{start[-9:-1].replace(':', '')}",
+        "CommandId": "c-setup",
+        "InvocationStatus": status,
+        "ExitCode": exit_code,
+        "StartTime": start,
+        "FinishedTime": start,
+        "Output": b64(output),
+        "Dropped": 0,
+        "ErrorCode": "",
+        "ErrorInfo": "",
+        **extra,
+    }
+
+
+class StubClient:
+    """Answers describe_invocation_results from canned bodies, keyed by instance ID."""
+
+    def __init__(self, bodies: dict[str, list[dict]], fail: Exception | None = None) -> None:
+        self.bodies = bodies
+        self.fail = fail
+        self.requests: list[models.DescribeInvocationResultsRequest] = []
+
+    def describe_invocation_results(self, request):
+        self.requests.append(request)
+        if self.fail:
+            raise self.fail
+        rows = self.bodies.get(request.instance_id, [])
+        body = {"RequestId": "r-1", "Invocation": {"InvocationResults": {"InvocationResult": rows}, "TotalCount": 1}}
+        return models.DescribeInvocationResultsResponse().from_map({"statusCode": 200, "headers": {}, "body": body})
+
+
+def make_args(**kw) -> argparse.Namespace:
+    base = {"stack": None, "region": "cn-hangzhou", "instance_id": None, "count": 1, "tail": 5, "cwd": None,
+            "json": True}  # fmt: skip
+    return argparse.Namespace(**(base | kw))
+
+
+def run_logs(capsys, args, client=None, outputs=None, **kw):
+    calls = []
+
+    def runner(cmd, **_):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(outputs or {}), "")
+
+    seen = {}
+
+    def factory(region, credential):
+        seen["region"], seen["credential"] = region, credential
+        return client
+
+    code = logs.run(args, client_factory=factory, credential_factory=lambda: "cred", runner=runner, environ={}, **kw)
+    out, err = capsys.readouterr()
+    return code, out, err, calls, seen
+
+
+def test_decodes_and_keeps_the_tail_newest_first(capsys):
+    client = StubClient(
+        {
+            "i-a": [
+                result("i-a", "2025-01-01T10:00:00Z", output="old run\n"),
+                result("i-a", "2025-01-02T10:00:00Z"),
+            ]
+        }
+    )
+    code, out, err, _, seen = run_logs(capsys, make_args(instance_id=["i-a"]), client)
+    assert code == 0, err
+    doc = json.loads(out)
+    [view] = doc["instances"]["i-a"]
+    assert view["start_time"] == "2025-01-02T10:00:00Z"  # the newest one
+    assert view["output_tail"] == "line 97\nline 98\nline 99\nline 100\nvllm ready: 让我们开始"
+    assert view["output_lines"] == 101
+    assert view["exit_code"] == 0 and view["status"] == "Success"
+    assert seen == {"region": "cn-hangzhou", "credential": "cred"}
+    [req] = client.requests
+    assert (req.region_id, req.instance_id, req.content_encoding) == ("cn-hangzhou", "i-a", "Base64")
+
+
+def test_instances_and_region_from_stack_outputs(capsys):
+    client = StubClient(
+        {"i-1": [result("i-1", "2025-01-01T00:00:00Z")], "i-2": [result("i-2", "2025-01-01T00:00:00Z")]}
+    )
+    outputs = {"instanceIds": ["i-1", "i-2"], "region": "cn-shanghai"}
+    code, out, _, calls, seen = run_logs(capsys, make_args(stack="dev", region=None), client, outputs)
+    assert code == 0
+    assert calls == [["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", "dev"]]
+    assert seen["region"] == "cn-shanghai"
+    assert list(json.loads(out)["instances"]) == ["i-1", "i-2"]
+
+
+def test_single_instance_id_output(capsys):
+    client = StubClient({"i-9": [result("i-9", "2025-01-01T00:00:00Z")]})
+    code, out, *_ = run_logs(capsys, make_args(stack="dev"), client, {"instanceId": "i-9"})
+    assert code == 0 and list(json.loads(out)["instances"]) == ["i-9"]
+
+
+def test_failed_invocation_and_missing_results_exit_1(capsys):
+    client = StubClient(
+        {
+            "i-a": [
+                result(
+                    "i-a",
+                    "2025-01-01T00:00:00Z",
+                    exit_code=3,
+                    status="Failed",
+                    ErrorCode="ExitCodeNonzero",
+                    ErrorInfo="the command exited with 3",
+                )
+            ]
+        }  # fmt: skip
+    )
+    code, out, *_ = run_logs(capsys, make_args(instance_id=["i-a", "i-b"], json=False), client)
+    assert code == logs.EXIT_FAILED == 1
+    assert "Failed" in out and "exit code 3" in out and "ExitCodeNonzero" in out
+    assert "last 5 of 101 lines" in out and "vllm ready" in out
+    assert "i-b (cn-hangzhou): no Cloud Assistant invocations" in out
+
+
+def test_plain_text_output_and_count(capsys):
+    rows = [result("i-a", f"2025-01-0{d}T00:00:00Z") for d in (1, 2, 3)]
+    rows[2]["Output"] = "not base64 at all!"
+    code, out, *_ = run_logs(capsys, make_args(instance_id=["i-a"], count=2, tail=1), StubClient({"i-a": rows}))
+    views = json.loads(out)["instances"]["i-a"]
+    assert code == 0 and [v["start_time"][:10] for v in views] == ["2025-01-03", "2025-01-02"]
+    assert views[0]["output_tail"] == "not base64 at all!"
+
+
+def test_api_error_is_one_line(capsys):
+    err_obj = RuntimeError("Forbidden.RAM: User not authorized to operate on the specified resource.\nmore")
+    err_obj.code = "Forbidden.RAM"
+    code, _, err, *_ = run_logs(capsys, make_args(instance_id=["i-a"]), StubClient({}, fail=err_obj))
+    assert code == logs.EXIT_API == 4
+    assert err.count("\n") == 1 and "Forbidden.RAM" in err and "i-a" in err
+
+
+def test_no_instances_or_region_is_config_error(capsys):
+    code, _, err, *_ = run_logs(capsys, make_args(stack="dev"), StubClient({}), {"privateEndpoint": "x"})
+    assert code == 2 and "no instance IDs" in err
+    code, _, err, calls, _ = run_logs(capsys, make_args(instance_id=["i-a"], region=None), StubClient({}))
+    assert code == 2 and "no region" in err
+
+
+def test_missing_credentials_via_factory(capsys):
+    def none():
+        raise logs.NoCredentials("unable to load credentials from any of the providers in the chain")
+
+    code = logs.run(make_args(instance_id=["i-a"]), client_factory=lambda *a: pytest.fail("no client"),
+                    credential_factory=none, environ={})  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == logs.EXIT_NO_CREDENTIALS == 3
+    assert err.count("\n") == 1 and "no Alibaba Cloud credentials" in err and "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
+
+
+def test_missing_credentials_real_chain(tmp_path):
+    """The real default credential chain with an empty environment: one line, exit 3, no network.
+
+    HOME points at an empty directory (no CLI/profile files) and the ECS metadata provider is
+    disabled, so the chain fails on its own without reaching any address.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
+    env |= {"HOME": str(tmp_path), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "stackctl", "logs", "--instance-id", "i-a", "--region", "cn-hangzhou"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("logs: error: no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID")
+
+
+def test_default_client_factory_builds_the_sdk_client():
+    c = logs.default_client_factory("cn-hangzhou", None)  # no call is made
+    assert type(c).__module__ == "alibabacloud_ecs20140526.client"
+
+
+def test_tail_and_decode_helpers():
+    assert logs.tail("a\nb\nc\n", 2) == ("b\nc", 3)
+    assert logs.tail("", 3) == ("", 0)
+    assert logs.decode_output(b64("héllo")) == "héllo"
+    assert logs.decode_output(None) == ""
