@@ -43,44 +43,30 @@ class Endpoint:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("endpoint (one of --stack or --url)")
     x = g.add_mutually_exclusive_group(required=True)
-    x.add_argument(
-        "--stack", help="Pulumi stack whose outputs name the endpoint (e.g. dev)"
-    )
-    x.add_argument(
-        "--url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
-    )
+    x.add_argument("--stack", help="Pulumi stack whose outputs name the endpoint (e.g. dev)")
+    x.add_argument("--url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument(
         "--api-key-env",
         metavar="VAR",
         help="environment variable holding the API key (default with --url: OPENAI_API_KEY; "
         "with --stack: the stack's apiKey output)",
     )
-    g.add_argument(
-        "--model", help="served model name (default: the stack's servedModelName)"
-    )
+    g.add_argument("--model", help="served model name (default: the stack's servedModelName)")
     g.add_argument(
         "--private",
         action="store_true",
         help="use privateEndpoint even if publicEndpoint is set",
     )
-    g.add_argument(
-        "--cwd", help="directory of the Pulumi project (default: current directory)"
-    )
+    g.add_argument("--cwd", help="directory of the Pulumi project (default: current directory)")
 
 
-def stack_outputs(
-    stack: str, cwd: str | None = None, runner: Runner = subprocess.run
-) -> dict[str, Any]:
+def stack_outputs(stack: str, cwd: str | None = None, runner: Runner = subprocess.run) -> dict[str, Any]:
     """The stack's outputs, secrets shown. Raises EndpointError with a one-line reason."""
     cmd = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
     try:
-        proc = runner(
-            cmd, capture_output=True, text=True, cwd=cwd, timeout=120, check=False
-        )
+        proc = runner(cmd, capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
     except FileNotFoundError:
-        raise EndpointError(
-            "pulumi CLI not found on PATH; install it or pass --url instead of --stack"
-        ) from None
+        raise EndpointError("pulumi CLI not found on PATH; install it or pass --url instead of --stack") from None
     except subprocess.TimeoutExpired:
         raise EndpointError(f"`{' '.join(cmd)}` took longer than 120 s") from None
     if proc.returncode != 0:
@@ -90,13 +76,9 @@ def stack_outputs(
     try:
         outputs = json.loads(proc.stdout or "{}")
     except json.JSONDecodeError as e:
-        raise EndpointError(
-            f"pulumi stack output --stack {stack} did not print JSON: {e}"
-        ) from None
+        raise EndpointError(f"pulumi stack output --stack {stack} did not print JSON: {e}") from None
     if not isinstance(outputs, dict):
-        raise EndpointError(
-            f"pulumi stack output --stack {stack} printed {type(outputs).__name__}, not an object"
-        )
+        raise EndpointError(f"pulumi stack output --stack {stack} printed {type(outputs).__name__}, not an object")
     return outputs
 
 
@@ -111,9 +93,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def resolve(
-    args: argparse.Namespace, runner: Runner = subprocess.run, environ: Any = None
-) -> Endpoint:
+def resolve(args: argparse.Namespace, runner: Runner = subprocess.run, environ: Any = None) -> Endpoint:
     env = os.environ if environ is None else environ
     model = getattr(args, "model", None)
     key_env = getattr(args, "api_key_env", None)
@@ -121,9 +101,7 @@ def resolve(
         var = key_env or "OPENAI_API_KEY"
         key = env.get(var)
         if not key:
-            raise EndpointError(
-                f"environment variable {var} is not set (it holds the API key; see --api-key-env)"
-            )
+            raise EndpointError(f"environment variable {var} is not set (it holds the API key; see --api-key-env)")
         return Endpoint(normalize_url(args.url), key, model, "--url")
 
     stack = args.stack
@@ -135,22 +113,14 @@ def resolve(
     elif private:
         url, which = private, "privateEndpoint"
     else:
-        raise EndpointError(
-            f"stack {stack} has no publicEndpoint/privateEndpoint output (was it deployed?)"
-        )
+        raise EndpointError(f"stack {stack} has no publicEndpoint/privateEndpoint output (was it deployed?)")
     if key_env:
         key = env.get(key_env)
         if not key:
-            raise EndpointError(
-                f"environment variable {key_env} is not set (it holds the API key)"
-            )
+            raise EndpointError(f"environment variable {key_env} is not set (it holds the API key)")
     else:
         key = outputs.get("apiKey")
         if not key:
-            raise EndpointError(
-                f"stack {stack} has no apiKey output; pass --api-key-env VAR"
-            )
+            raise EndpointError(f"stack {stack} has no apiKey output; pass --api-key-env VAR")
     model = model or outputs.get("servedModelName")
-    return Endpoint(
-        normalize_url(str(url)), str(key), model, f"stack {stack} ({which})"
-    )
+    return Endpoint(normalize_url(str(url)), str(key), model, f"stack {stack} ({which})")

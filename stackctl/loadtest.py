@@ -63,10 +63,7 @@ _STATS = {
     "description": "seconds; null when no request succeeded (tpot: none had 2+ tokens)",
     "required": ["mean", "p50", "p90", "p99", "min", "max", "count"],
     "properties": {
-        **{
-            k: {"type": "number", "minimum": 0}
-            for k in ("mean", "p50", "p90", "p99", "min", "max")
-        },
+        **{k: {"type": "number", "minimum": 0} for k in ("mean", "p50", "p90", "p99", "min", "max")},
         "count": {"type": "integer", "minimum": 1},
     },
     "additionalProperties": False,
@@ -126,10 +123,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "requests": {
             "type": "object",
             "required": ["sent", "completed", "failed"],
-            "properties": {
-                k: {"type": "integer", "minimum": 0}
-                for k in ("sent", "completed", "failed")
-            },
+            "properties": {k: {"type": "integer", "minimum": 0} for k in ("sent", "completed", "failed")},
             "additionalProperties": False,
         },
         "errors": {
@@ -195,12 +189,7 @@ class RequestResult:
 
     @property
     def tpot(self) -> float | None:
-        if (
-            self.ok
-            and self.ttft is not None
-            and self.e2e is not None
-            and self.output_tokens > 1
-        ):
+        if self.ok and self.ttft is not None and self.e2e is not None and self.output_tokens > 1:
             return (self.e2e - self.ttft) / (self.output_tokens - 1)
         return None
 
@@ -222,9 +211,7 @@ def load_prompts(path: str | None, prompt_tokens: int) -> list[str]:
     try:
         lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
     except OSError as e:
-        raise EndpointError(
-            f"cannot read --dataset {path}: {e.strerror or e}"
-        ) from None
+        raise EndpointError(f"cannot read --dataset {path}: {e.strerror or e}") from None
     if p.suffix == ".jsonl":
         prompts = []
         for n, ln in enumerate(lines, 1):
@@ -251,9 +238,7 @@ def _classify(exc: BaseException, started: bool) -> tuple[str, str]:
         root: BaseException = exc
         while root.__cause__ is not None:
             root = root.__cause__
-        return (
-            "stream_dropped" if started else "connection"
-        ), f"{type(root).__name__}: {root}"
+        return ("stream_dropped" if started else "connection"), f"{type(root).__name__}: {root}"
     if isinstance(exc, openai.APIStatusError):
         return f"http_{exc.status_code}", str(getattr(exc, "message", exc))[:200]
     return "other", f"{type(exc).__name__}: {exc}"[:200]
@@ -290,11 +275,7 @@ async def one_request(
                         usage = chunk.usage
                     for choice in chunk.choices:
                         extra = choice.delta.model_extra or {}
-                        if (
-                            choice.delta.content
-                            or extra.get("reasoning_content")
-                            or extra.get("reasoning")
-                        ):
+                        if choice.delta.content or extra.get("reasoning_content") or extra.get("reasoning"):
                             tokens_counted += 1
                             first = first or time.monotonic()
     except Exception as e:  # noqa: BLE001 - every failure is counted by kind
@@ -302,9 +283,7 @@ async def one_request(
         return RequestResult(False, kind, detail)
     end = time.monotonic()
     if first is None:
-        return RequestResult(
-            False, "no_content", "stream ended without any output token"
-        )
+        return RequestResult(False, "no_content", "stream ended without any output token")
     if usage is not None:
         return RequestResult(
             True,
@@ -345,9 +324,7 @@ async def bench(
     import openai
 
     assert ep.model, "model must be resolved before the bench"
-    client = openai.AsyncOpenAI(
-        base_url=ep.base_url, api_key=ep.api_key, timeout=cfg.timeout, max_retries=0
-    )
+    client = openai.AsyncOpenAI(base_url=ep.base_url, api_key=ep.api_key, timeout=cfg.timeout, max_retries=0)
     results: list[RequestResult] = []
     next_index = 0
     in_flight = 0
@@ -388,10 +365,7 @@ async def bench(
     await asyncio.gather(*pending, return_exceptions=True)
     wall = time.monotonic() - t0
     await client.close()
-    results.extend(
-        RequestResult(False, "cancelled", "still running at the hard deadline")
-        for _ in range(cancelled)
-    )
+    results.extend(RequestResult(False, "cancelled", "still running at the hard deadline") for _ in range(cancelled))
 
     if pending:
         stopped_by = "deadline"
@@ -436,9 +410,7 @@ async def bench(
         "output_token_throughput_tps": out_tokens / wall if wall > 0 else 0.0,
         "total_output_tokens": out_tokens,
         "total_prompt_tokens": sum(prompt_tok) if prompt_tok else None,
-        "token_source": sources.pop()
-        if len(sources) == 1
-        else ("mixed" if sources else "none"),
+        "token_source": sources.pop() if len(sources) == 1 else ("mixed" if sources else "none"),
         "ttft_s": summarize([r.ttft for r in ok if r.ttft is not None]),
         "tpot_s": summarize([t for r in ok if (t := r.tpot) is not None]),
         "e2e_latency_s": summarize([r.e2e for r in ok if r.e2e is not None]),
@@ -449,17 +421,13 @@ async def bench(
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0]
     add_arguments(parser)
-    parser.add_argument(
-        "--concurrency", type=int, default=8, help="parallel requests (default 8)"
-    )
+    parser.add_argument("--concurrency", type=int, default=8, help="parallel requests (default 8)")
     parser.add_argument(
         "--requests",
         type=int,
         help=f"total requests (default {DEFAULT_REQUESTS} without --duration)",
     )
-    parser.add_argument(
-        "--duration", type=float, help="seconds after which no new request starts"
-    )
+    parser.add_argument("--duration", type=float, help="seconds after which no new request starts")
     parser.add_argument(
         "--deadline",
         type=float,
@@ -481,9 +449,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dataset",
         help="JSONL with a 'prompt' field per line, or text: one prompt per line",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds per request (default 120)"
-    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     parser.add_argument(
         "--ignore-eos",
         action="store_true",
@@ -494,9 +460,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the report as JSON (schema in the docs)",
     )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar even on a terminal"
-    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
 def _config(args: argparse.Namespace) -> BenchConfig:
@@ -511,9 +475,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     requests = args.requests
     if requests is None and args.duration is None:
         requests = DEFAULT_REQUESTS
-    deadline = args.deadline or (
-        (args.duration + args.timeout) if args.duration else 900.0
-    )
+    deadline = args.deadline or ((args.duration + args.timeout) if args.duration else 900.0)
     return BenchConfig(
         concurrency=args.concurrency,
         requests=requests,
@@ -566,9 +528,7 @@ def _print_report(rep: dict[str, Any]) -> None:
     )
     head.add_row("wall time", f"{rep['wall_time_s']:.2f} s")
     head.add_row("request throughput", f"{rep['request_throughput_rps']:.2f} req/s")
-    src = {"usage": "server usage", "chunks": "counted chunks"}.get(
-        rep["token_source"], rep["token_source"]
-    )
+    src = {"usage": "server usage", "chunks": "counted chunks"}.get(rep["token_source"], rep["token_source"])
     head.add_row(
         "output token throughput",
         f"{rep['output_token_throughput_tps']:.1f} tok/s ({rep['total_output_tokens']} tokens, from {src})",
@@ -587,15 +547,11 @@ def _print_report(rep: dict[str, Any]) -> None:
         console.print(f"[dim]{kind}: {detail}[/dim]")
 
 
-async def _main(
-    ep: Endpoint, cfg: BenchConfig, prompts: list[str], progress: bool
-) -> dict[str, Any]:
+async def _main(ep: Endpoint, cfg: BenchConfig, prompts: list[str], progress: bool) -> dict[str, Any]:
     import openai
 
     if not ep.model:  # --url without --model: the only/first served model
-        client = openai.AsyncOpenAI(
-            base_url=ep.base_url, api_key=ep.api_key, timeout=cfg.timeout, max_retries=0
-        )
+        client = openai.AsyncOpenAI(base_url=ep.base_url, api_key=ep.api_key, timeout=cfg.timeout, max_retries=0)
         try:
             served = [m.id async for m in client.models.list()]
         finally:
@@ -620,9 +576,7 @@ async def _main(
     with Progress(
         TextColumn("[bold]bench[/bold]"),
         BarColumn(),
-        MofNCompleteColumn()
-        if unit == "requests"
-        else TextColumn("{task.percentage:>3.0f}%"),
+        MofNCompleteColumn() if unit == "requests" else TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         console=Console(stderr=True),

@@ -8,7 +8,7 @@ the newest ``--count`` results: status, exit code, times, error code/info, and t
 last 24 KB of a command's output (``Dropped`` says how many bytes it cut).
 
 Region: ``--region``, else the stack's ``region`` output, else ``ALIBABA_CLOUD_REGION_ID``,
-else ``pulumi config get alicloud:region --stack NAME``.
+else ``pulumi config get llm:region`` (then ``alicloud:region``) for the stack.
 
 Credentials: Alibaba Cloud's default credential chain (``alibabacloud_credentials``):
 ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (and
@@ -163,13 +163,15 @@ def _targets(args: argparse.Namespace, runner: Runner, environ: Any) -> tuple[st
         where = f"stack {args.stack} has no instanceIds/instanceId output" if args.stack else "no --stack"
         raise EndpointError(f"no instance IDs: {where}; pass --instance-id")
     region = args.region or outputs.get("region") or environ.get("ALIBABA_CLOUD_REGION_ID")
-    if not region and args.stack:
-        cmd = ["pulumi", "config", "get", "alicloud:region", "--stack", args.stack]
+    for key in ("llm:region", "alicloud:region") if not region and args.stack else ():
+        cmd = ["pulumi", "config", "get", key, "--stack", args.stack]
         try:
             proc = runner(cmd, capture_output=True, text=True, cwd=args.cwd, timeout=60, check=False)
-            region = proc.stdout.strip() if proc.returncode == 0 else None
         except (FileNotFoundError, subprocess.TimeoutExpired):
-            region = None
+            break
+        region = proc.stdout.strip() if proc.returncode == 0 else None
+        if region:
+            break
     if not region:
         raise EndpointError("no region: pass --region or set ALIBABA_CLOUD_REGION_ID")
     return str(region), ids

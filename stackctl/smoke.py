@@ -65,9 +65,7 @@ REQUEST = {"max_tokens": 1024, "temperature": 0, "top_p": 0.9, "seed": 10}
 
 
 class SmokeFailure(Exception):
-    def __init__(
-        self, code: int, message: str, served: list[str] | None = None
-    ) -> None:
+    def __init__(self, code: int, message: str, served: list[str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -105,20 +103,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=300.0,
         help="seconds for the whole request (default 300)",
     )
-    parser.add_argument(
-        "--max-tokens", type=int, default=REQUEST["max_tokens"], help="default 1024"
-    )
+    parser.add_argument("--max-tokens", type=int, default=REQUEST["max_tokens"], help="default 1024")
     parser.add_argument(
         "--prompt",
         default=PROMPT,
         help="user message (default: the seed's letter prompt)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print the figures as JSON on stdout"
-    )
-    parser.add_argument(
-        "--no-text", action="store_true", help="do not print the reasoning/answer text"
-    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument("--no-text", action="store_true", help="do not print the reasoning/answer text")
 
 
 def _refused(exc: BaseException) -> bool:
@@ -145,17 +137,13 @@ def _reasoning_of(delta: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _status_failure(
-    exc: Any, ep: Endpoint, what: str, served: list[str] | None
-) -> SmokeFailure:
+def _status_failure(exc: Any, ep: Endpoint, what: str, served: list[str] | None) -> SmokeFailure:
     import openai
 
     status = getattr(exc, "status_code", "?")
     msg = getattr(exc, "message", str(exc))
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return SmokeFailure(
-            EXIT_AUTH, f"{status} from {what}: wrong API key for {ep.base_url} ({msg})"
-        )
+        return SmokeFailure(EXIT_AUTH, f"{status} from {what}: wrong API key for {ep.base_url} ({msg})")
     if isinstance(exc, openai.NotFoundError):
         if served is None:
             return SmokeFailure(
@@ -170,15 +158,11 @@ def _status_failure(
     return SmokeFailure(EXIT_API, f"HTTP {status} from {what}: {msg}")
 
 
-def smoke(
-    ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PROMPT
-) -> SmokeResult:
+def smoke(ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PROMPT) -> SmokeResult:
     """Run the smoke request. Raises SmokeFailure(code, one-line message)."""
     import openai
 
-    client = openai.OpenAI(
-        base_url=ep.base_url, api_key=ep.api_key, timeout=timeout, max_retries=0
-    )
+    client = openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key, timeout=timeout, max_retries=0)
     deadline = time.monotonic() + timeout
     served: list[str] | None = None
     what = "GET /models"
@@ -243,21 +227,11 @@ def smoke(
         ) from None
     except openai.APIConnectionError as e:
         if chunks_seen:
-            raise SmokeFailure(
-                EXIT_API, f"stream cut off after {chunks_seen} chunks: {_root(e)}"
-            ) from None
-        hint = (
-            " (privateEndpoint is reachable only from inside the VPC)"
-            if "private" in ep.source
-            else ""
-        )
+            raise SmokeFailure(EXIT_API, f"stream cut off after {chunks_seen} chunks: {_root(e)}") from None
+        hint = " (privateEndpoint is reachable only from inside the VPC)" if "private" in ep.source else ""
         if _refused(e):
-            raise SmokeFailure(
-                EXIT_CONNECTION, f"connection refused by {ep.base_url}{hint}"
-            ) from None
-        raise SmokeFailure(
-            EXIT_CONNECTION, f"could not connect to {ep.base_url}: {_root(e)}{hint}"
-        ) from None
+            raise SmokeFailure(EXIT_CONNECTION, f"connection refused by {ep.base_url}{hint}") from None
+        raise SmokeFailure(EXIT_CONNECTION, f"could not connect to {ep.base_url}: {_root(e)}{hint}") from None
     except openai.APIStatusError as e:
         raise _status_failure(e, ep, what, served) from None
     except openai.OpenAIError as e:
@@ -287,9 +261,7 @@ def smoke(
         output_tokens=tokens,
         token_source=source,
         output_tokens_per_s=tokens / total if total > 0 else 0.0,
-        decode_tokens_per_s=(tokens - 1) / decode
-        if tokens > 1 and decode > 0
-        else None,
+        decode_tokens_per_s=(tokens - 1) / decode if tokens > 1 and decode > 0 else None,
         content_chunks=len(answer),
         reasoning_chunks=len(reasoning),
         prompt_tokens=int(usage.prompt_tokens) if usage is not None else None,
@@ -317,15 +289,9 @@ def _print(result: SmokeResult, show_text: bool) -> None:
     t.add_row("served models", ", ".join(result.served_models))
     t.add_row("time to first token", f"{result.ttft_s * 1000:.0f} ms")
     if result.reasoning_chunks:
-        t.add_row(
-            "time to first answer token", f"{result.ttft_content_s * 1000:.0f} ms"
-        )
+        t.add_row("time to first answer token", f"{result.ttft_content_s * 1000:.0f} ms")
     t.add_row("total time", f"{result.total_s:.2f} s")
-    src = (
-        "server usage"
-        if result.token_source == "usage"
-        else "counted content+reasoning chunks (no usage sent)"
-    )
+    src = "server usage" if result.token_source == "usage" else "counted content+reasoning chunks (no usage sent)"
     t.add_row("output tokens", f"{result.output_tokens} (from {src})")
     t.add_row(
         "output tokens/s",
@@ -336,18 +302,12 @@ def _print(result: SmokeResult, show_text: bool) -> None:
             "decode tokens/s",
             f"{result.decode_tokens_per_s:.1f} (after the first token)",
         )
-    t.add_row(
-        "chunks", f"{result.content_chunks} answer, {result.reasoning_chunks} reasoning"
-    )
+    t.add_row("chunks", f"{result.content_chunks} answer, {result.reasoning_chunks} reasoning")
     t.add_row("finish reason", str(result.finish_reason))
     console.print(t)
     if show_text:
         if result.reasoning:
-            console.print(
-                Panel(
-                    result.reasoning, title="reasoning (reasoning_content)", style="dim"
-                )
-            )
+            console.print(Panel(result.reasoning, title="reasoning (reasoning_content)", style="dim"))
         console.print(Panel(result.answer, title="answer (content)"))
 
 
@@ -358,9 +318,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"smoke: error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        result = smoke(
-            ep, timeout=args.timeout, max_tokens=args.max_tokens, prompt=args.prompt
-        )
+        result = smoke(ep, timeout=args.timeout, max_tokens=args.max_tokens, prompt=args.prompt)
     except SmokeFailure as f:
         print(f"smoke: error: {f.message}", file=sys.stderr)
         if args.json:

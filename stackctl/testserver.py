@@ -45,47 +45,11 @@ HOST = "127.0.0.1"
 ERROR_KINDS = ("500", "drop", "empty")
 
 # A fixed vocabulary so the output is deterministic and readable in sample output.
-_WORDS = [
-    "Dear",
-    "daughter,",
-    "greetings",
-    "from",
-    "the",
-    "year",
-    "2035.",
-    "Study",
-    "science",
-    "and",
-    "technology",
-    "with",
-    "joy,",
-    "be",
-    "the",
-    "master",
-    "of",
-    "technology,",
-    "and",
-    "help",
-    "it",
-    "drive",
-    "the",
-    "economy",
-    "forward.",
-]
-_REASONING_WORDS = [
-    "Let",
-    "me",
-    "think",
-    "about",
-    "what",
-    "a",
-    "third",
-    "grader",
-    "would",
-    "enjoy",
-    "reading",
-    ".",
-]
+_WORDS = (
+    "Dear daughter, greetings from the year 2035. Study science and technology with joy, "
+    "be the master of technology, and help it drive the economy forward."
+).split()
+_REASONING_WORDS = "Let me think about what a third grader would enjoy reading .".split()
 
 
 def content_token(i: int) -> str:
@@ -143,9 +107,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def _error_body(
-    message: str, typ: str, code: str | int | None, param: str | None = None
-) -> dict:
+def _error_body(message: str, typ: str, code: str | int | None, param: str | None = None) -> dict:
     return {"error": {"message": message, "type": typ, "param": param, "code": code}}
 
 
@@ -171,11 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _chunk(self, payload: dict | str) -> None:
-        text = (
-            payload
-            if isinstance(payload, str)
-            else json.dumps(payload, ensure_ascii=False)
-        )
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
         data = f"data: {text}\n\n".encode()
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
@@ -219,26 +177,20 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send_json(200, {"object": "list", "data": data})
             return
-        self._send_json(
-            404, _error_body(f"Not Found: {self.path}", "NotFoundError", 404)
-        )
+        self._send_json(404, _error_body(f"Not Found: {self.path}", "NotFoundError", 404))
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if self.path.rstrip("/") != "/v1/chat/completions":
-            self._send_json(
-                404, _error_body(f"Not Found: {self.path}", "NotFoundError", 404)
-            )
+            self._send_json(404, _error_body(f"Not Found: {self.path}", "NotFoundError", 404))
             return
         if not self._authorized():
             return
         try:
             req = json.loads(raw or b"{}")
         except json.JSONDecodeError:
-            self._send_json(
-                400, _error_body("invalid JSON body", "BadRequestError", 400)
-            )
+            self._send_json(400, _error_body("invalid JSON body", "BadRequestError", 400))
             return
         cfg = self.server.cfg
         model = req.get("model")
@@ -254,29 +206,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stats.prompts.append(str(msgs[-1].get("content", "")))
             kind = _injected_error(cfg, index)
             if kind:
-                self.server.stats.errors_injected[kind] = (
-                    self.server.stats.errors_injected.get(kind, 0) + 1
-                )
+                self.server.stats.errors_injected[kind] = self.server.stats.errors_injected.get(kind, 0) + 1
         if kind == "500":
-            self._send_json(
-                500, _error_body("injected server error", "InternalServerError", 500)
-            )
+            self._send_json(500, _error_body("injected server error", "InternalServerError", 500))
             return
         self._complete(req, kind)
 
     def _complete(self, req: dict, kind: str | None) -> None:
         cfg = self.server.cfg
-        max_tokens = (
-            req.get("max_tokens") or req.get("max_completion_tokens") or 1 << 30
-        )
+        max_tokens = req.get("max_tokens") or req.get("max_completion_tokens") or 1 << 30
         n_reason = min(cfg.reasoning_tokens, max_tokens)
         n_content = min(cfg.tokens, max_tokens - n_reason)
         if kind == "empty":
             n_reason, n_content = 0, 0
         finish = "length" if cfg.reasoning_tokens + cfg.tokens > max_tokens else "stop"
-        prompt_tokens = sum(
-            len(str(m.get("content", "")).split()) for m in req.get("messages", [])
-        )
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in req.get("messages", []))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": n_reason + n_content,
@@ -289,17 +233,13 @@ class _Handler(BaseHTTPRequestHandler):
         tokens += [("content", content_token(i)) for i in range(n_content)]
 
         if not req.get("stream"):
-            time.sleep(
-                cfg.first_token_delay + cfg.token_delay * max(len(tokens) - 1, 0)
-            )
+            time.sleep(cfg.first_token_delay + cfg.token_delay * max(len(tokens) - 1, 0))
             message: dict[str, Any] = {
                 "role": "assistant",
                 "content": "".join(t for f, t in tokens if f == "content"),
             }
             if n_reason:
-                message["reasoning_content"] = "".join(
-                    t for f, t in tokens if f == "reasoning_content"
-                )
+                message["reasoning_content"] = "".join(t for f, t in tokens if f == "reasoning_content")
             with self.server.lock:
                 self.server.stats.tokens_sent += len(tokens)
             body = {
@@ -313,10 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, body)
             return
 
-        include_usage = (
-            bool((req.get("stream_options") or {}).get("include_usage"))
-            and cfg.send_usage
-        )
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage")) and cfg.send_usage
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -436,34 +373,16 @@ class TestServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m stackctl.testserver", description=__doc__.split("\n\n")[0]
-    )
-    p.add_argument(
-        "--port", type=int, default=8000, help="port on 127.0.0.1 (0: ephemeral)"
-    )
-    p.add_argument(
-        "--api-key", default="test-key", help="bearer key to require ('' for none)"
-    )
-    p.add_argument(
-        "--model", action="append", help="served model name (repeatable; default: ds)"
-    )
-    p.add_argument(
-        "--tokens", type=int, default=64, help="content tokens per completion"
-    )
-    p.add_argument(
-        "--reasoning-tokens", type=int, default=0, help="reasoning_content tokens first"
-    )
+    p = argparse.ArgumentParser(prog="python -m stackctl.testserver", description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: ephemeral)")
+    p.add_argument("--api-key", default="test-key", help="bearer key to require ('' for none)")
+    p.add_argument("--model", action="append", help="served model name (repeatable; default: ds)")
+    p.add_argument("--tokens", type=int, default=64, help="content tokens per completion")
+    p.add_argument("--reasoning-tokens", type=int, default=0, help="reasoning_content tokens first")
     p.add_argument("--first-token-delay", type=float, default=0.05, help="seconds")
-    p.add_argument(
-        "--token-delay", type=float, default=0.01, help="seconds between tokens"
-    )
-    p.add_argument(
-        "--error-rate", type=float, default=0.0, help="fraction of requests that fail"
-    )
-    p.add_argument(
-        "--error-kinds", default="500", help=f"comma list of {','.join(ERROR_KINDS)}"
-    )
+    p.add_argument("--token-delay", type=float, default=0.01, help="seconds between tokens")
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests that fail")
+    p.add_argument("--error-kinds", default="500", help=f"comma list of {','.join(ERROR_KINDS)}")
     a = p.parse_args(argv)
     kinds = tuple(k for k in a.error_kinds.split(",") if k)
     bad = [k for k in kinds if k not in ERROR_KINDS]

@@ -46,9 +46,7 @@ def bench(capsys, srv: TestServer, *argv: str) -> tuple[int, dict]:
     )
     out = capsys.readouterr().out
     report = json.loads(out)
-    jsonschema.validate(
-        report, JSON_SCHEMA
-    )  # every report in these tests matches the documented schema
+    jsonschema.validate(report, JSON_SCHEMA)  # every report in these tests matches the documented schema
     return code, report
 
 
@@ -104,9 +102,7 @@ def test_summarize():
 
 
 def test_stops_at_request_bound_with_consistent_figures(server, capsys):
-    code, rep = bench(
-        capsys, server, "--requests", "7", "--concurrency", "3", "--prompt-tokens", "16"
-    )
+    code, rep = bench(capsys, server, "--requests", "7", "--concurrency", "3", "--prompt-tokens", "16")
     assert code == 0
     assert rep["stopped_by"] == "requests"
     assert rep["requests"] == {"sent": 7, "completed": 7, "failed": 0}
@@ -117,13 +113,7 @@ def test_stops_at_request_bound_with_consistent_figures(server, capsys):
     assert rep["errors"] == {}
     for key in ("ttft_s", "tpot_s", "e2e_latency_s"):
         assert rep[key]["count"] == 7
-        assert (
-            rep[key]["min"]
-            <= rep[key]["p50"]
-            <= rep[key]["p90"]
-            <= rep[key]["p99"]
-            <= rep[key]["max"]
-        )
+        assert rep[key]["min"] <= rep[key]["p50"] <= rep[key]["p90"] <= rep[key]["p99"] <= rep[key]["max"]
     assert rep["ttft_s"]["max"] <= rep["e2e_latency_s"]["max"]
     assert rep["request_throughput_rps"] == pytest.approx(7 / rep["wall_time_s"])
     assert rep["output_token_throughput_tps"] == pytest.approx(35 / rep["wall_time_s"])
@@ -132,10 +122,7 @@ def test_stops_at_request_bound_with_consistent_figures(server, capsys):
 def test_default_request_bound_is_50(server, capsys):
     code, rep = bench(capsys, server, "--concurrency", "8")
     assert code == 0
-    assert (
-        rep["config"]["requests"] == 50
-        and rep["requests"]["sent"] == 50 == server.stats.chat_requests
-    )
+    assert rep["config"]["requests"] == 50 and rep["requests"]["sent"] == 50 == server.stats.chat_requests
 
 
 def test_stops_at_duration_bound(server, capsys):
@@ -145,28 +132,18 @@ def test_stops_at_duration_bound(server, capsys):
     assert rep["stopped_by"] == "duration"
     assert rep["config"]["requests"] is None and rep["config"]["duration_s"] == 0.3
     assert rep["requests"]["sent"] >= 1
-    assert (
-        rep["requests"]["sent"]
-        == rep["requests"]["completed"]
-        == server.stats.chat_requests
-    )
+    assert rep["requests"]["sent"] == rep["requests"]["completed"] == server.stats.chat_requests
     assert rep["total_output_tokens"] == server.stats.tokens_sent
 
 
 def test_both_bounds_the_request_bound_wins_when_reached_first(server, capsys):
     code, rep = bench(capsys, server, "--duration", "60", "--requests", "3")
-    assert (
-        code == 0
-        and rep["stopped_by"] == "requests"
-        and server.stats.chat_requests == 3
-    )
+    assert code == 0 and rep["stopped_by"] == "requests" and server.stats.chat_requests == 3
 
 
 def test_hard_deadline_cancels_what_is_in_flight(server, capsys):
     server.config.first_token_delay = 3.0
-    code, rep = bench(
-        capsys, server, "--requests", "4", "--concurrency", "2", "--deadline", "0.3"
-    )
+    code, rep = bench(capsys, server, "--requests", "4", "--concurrency", "2", "--deadline", "0.3")
     assert code == 1
     assert rep["stopped_by"] == "deadline"
     assert rep["requests"] == {"sent": 2, "completed": 0, "failed": 2}
@@ -223,23 +200,15 @@ def test_chunk_counting_without_usage(server, capsys):
 
 def test_dataset_jsonl_and_text(server, capsys, tmp_path):
     jl = tmp_path / "p.jsonl"
-    jl.write_text(
-        '{"prompt": "first"}\n\n{"prompt": "second", "id": 2}\n', encoding="utf-8"
-    )
-    code, rep = bench(
-        capsys, server, "--dataset", str(jl), "--requests", "3", "--concurrency", "1"
-    )
+    jl.write_text('{"prompt": "first"}\n\n{"prompt": "second", "id": 2}\n', encoding="utf-8")
+    code, rep = bench(capsys, server, "--dataset", str(jl), "--requests", "3", "--concurrency", "1")
     assert code == 0 and list(server.stats.prompts) == ["first", "second", "first"]
-    assert (
-        rep["config"]["dataset"] == str(jl) and rep["config"]["prompt_tokens"] is None
-    )
+    assert rep["config"]["dataset"] == str(jl) and rep["config"]["prompt_tokens"] is None
 
     server.stats.prompts.clear()
     txt = tmp_path / "p.txt"
     txt.write_text("写一首诗\nsay hi\n", encoding="utf-8")
-    code, rep = bench(
-        capsys, server, "--dataset", str(txt), "--requests", "2", "--concurrency", "1"
-    )
+    code, rep = bench(capsys, server, "--dataset", str(txt), "--requests", "2", "--concurrency", "1")
     assert code == 0 and list(server.stats.prompts) == ["写一首诗", "say hi"]
 
 

@@ -170,6 +170,22 @@ def test_no_instances_or_region_is_config_error(capsys):
     assert code == 2 and "no region" in err
 
 
+def test_region_from_stack_config(capsys):
+    def runner(cmd, **_):
+        if cmd[:3] == ["pulumi", "config", "get"]:
+            ok = cmd[3] == "llm:region"
+            return subprocess.CompletedProcess(cmd, 0 if ok else 1, "cn-beijing\n" if ok else "", "")
+        return subprocess.CompletedProcess(cmd, 0, json.dumps({"instanceId": "i-a"}), "")
+
+    seen = {}
+    client = StubClient({"i-a": [result("i-a", "2025-01-01T00:00:00Z")]})
+    factory = lambda region, cred: seen.setdefault("region", region) and client  # noqa: E731
+    code = logs.run(make_args(stack="dev", region=None), client_factory=factory, credential_factory=lambda: "c",
+                    runner=runner, environ={})  # fmt: skip
+    capsys.readouterr()
+    assert code == 0 and seen["region"] == "cn-beijing"
+
+
 def test_missing_credentials_via_factory(capsys):
     def none():
         raise logs.NoCredentials("unable to load credentials from any of the providers in the chain")

@@ -50,9 +50,7 @@ def free_port() -> int:
     return port
 
 
-def fake_pulumi(
-    tmp_path: Path, monkeypatch, outputs: dict | None, fail: str | None = None
-) -> Path:
+def fake_pulumi(tmp_path: Path, monkeypatch, outputs: dict | None, fail: str | None = None) -> Path:
     """Put a `pulumi` on PATH that answers `stack output --json --show-secrets` from a file."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -100,9 +98,7 @@ def test_sends_the_seed_request(server, capsys):
     assert code == 0
     req = server.stats.last_request
     assert req["messages"] == [{"role": "user", "content": smoke.PROMPT}]
-    assert smoke.PROMPT.startswith(
-        "给闺女写一份来自未来2035的信"
-    ) and smoke.PROMPT.endswith("她现在是3年级")
+    assert smoke.PROMPT.startswith("给闺女写一份来自未来2035的信") and smoke.PROMPT.endswith("她现在是3年级")
     assert (req["max_tokens"], req["temperature"], req["top_p"], req["seed"]) == (
         1024,
         0,
@@ -137,15 +133,11 @@ def test_rich_output_names_the_figures_and_separates_reasoning(server, capsys):
 
 
 def test_model_defaults_to_the_only_served_one(server, capsys):
-    code, data, *_ = run_smoke(
-        capsys, "--url", server.base_url, "--api-key-env", "SMOKE_KEY", "--json"
-    )
+    code, data, *_ = run_smoke(capsys, "--url", server.base_url, "--api-key-env", "SMOKE_KEY", "--json")
     assert code == 0 and data["model"] == "ds"
 
 
-def test_stack_outputs_private_endpoint_when_no_public(
-    server, capsys, tmp_path, monkeypatch
-):
+def test_stack_outputs_private_endpoint_when_no_public(server, capsys, tmp_path, monkeypatch):
     outputs = {
         "privateEndpoint": server.base_url,
         "publicEndpoint": None,
@@ -178,9 +170,7 @@ def test_public_endpoint_preferred_unless_private():
 
         return subprocess.CompletedProcess(cmd, 0, json.dumps(outputs), "")
 
-    ns = argparse.Namespace(
-        stack="prod", url=None, model=None, api_key_env=None, private=False, cwd=None
-    )
+    ns = argparse.Namespace(stack="prod", url=None, model=None, api_key_env=None, private=False, cwd=None)
     ep = endpoint.resolve(ns, runner=runner)
     assert (ep.base_url, ep.model, ep.api_key) == (
         "http://203.0.113.9:8000/v1",
@@ -194,9 +184,7 @@ def test_public_endpoint_preferred_unless_private():
 
 
 def test_url_without_path_gets_v1():
-    assert (
-        endpoint.normalize_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/v1"
-    )
+    assert endpoint.normalize_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/v1"
     assert endpoint.normalize_url("https://h/proxy/v1/") == "https://h/proxy/v1"
     with pytest.raises(endpoint.EndpointError):
         endpoint.normalize_url("127.0.0.1:8000")
@@ -207,9 +195,7 @@ def test_url_without_path_gets_v1():
 
 def test_connection_refused(capsys):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    code, _, _, err = run_smoke(
-        capsys, "--url", url, "--api-key-env", "SMOKE_KEY", "--model", "ds"
-    )
+    code, _, _, err = run_smoke(capsys, "--url", url, "--api-key-env", "SMOKE_KEY", "--model", "ds")
     assert code == smoke.EXIT_CONNECTION == 3
     assert err.strip() == f"smoke: error: connection refused by {url}"
 
@@ -242,9 +228,7 @@ def test_404_from_chat_completions_lists_served_models(server, capsys):
     server.config.listed_models = ["ds", "ghost"]  # advertised but not served
     code, _, _, err = run_smoke(capsys, *url_args(server, model="ghost"))
     assert code == smoke.EXIT_NOT_FOUND
-    assert (
-        "404 from POST /chat/completions" in err and "served models: ds, ghost" in err
-    )
+    assert "404 from POST /chat/completions" in err and "served models: ds, ghost" in err
 
 
 def test_404_from_models_means_wrong_path(server, capsys):
@@ -262,9 +246,7 @@ def test_stream_without_content(server, capsys):
 
 
 def test_stream_with_reasoning_only_is_no_content(server, capsys):
-    code, _, _, err = run_smoke(
-        capsys, *url_args(server), "--max-tokens", "3"
-    )  # all 3 go to reasoning
+    code, _, _, err = run_smoke(capsys, *url_args(server), "--max-tokens", "3")  # all 3 go to reasoning
     assert code == smoke.EXIT_NO_CONTENT
     assert "3 reasoning chunks only" in err and "finish_reason=length" in err
 
@@ -292,10 +274,7 @@ def test_pulumi_failure_is_a_config_error(capsys, tmp_path, monkeypatch):
     fake_pulumi(tmp_path, monkeypatch, None, fail="error: no stack named 'nope' found")
     code, _, _, err = run_smoke(capsys, "--stack", "nope")
     assert code == smoke.EXIT_CONFIG
-    assert (
-        err.strip()
-        == "smoke: error: pulumi stack output --stack nope failed: error: no stack named 'nope' found"
-    )
+    assert err.strip() == "smoke: error: pulumi stack output --stack nope failed: error: no stack named 'nope' found"
 
 
 def test_pulumi_missing_is_a_config_error(capsys, monkeypatch, tmp_path):
