@@ -289,7 +289,7 @@ def write_plan(result: PlanResult, out_dir: Path) -> None:
         shutil.rmtree(out_dir)
     (out_dir / "files").mkdir(parents=True)
     resources = resources_json(result)
-    (out_dir / "resources.json").write_text(json.dumps(resources, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    (out_dir / "resources.json").write_text(json.dumps(resources, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     outputs = outputs_json(result)
     (out_dir / "outputs.json").write_text(json.dumps(outputs, indent=2, ensure_ascii=False) + "\n")
     for rel, text in plan_files.artefacts(resources).items():

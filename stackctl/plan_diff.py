@@ -74,12 +74,55 @@ def diff_resources(old: list[dict], new: list[dict]) -> dict[str, Any]:
                               "old": a["options"].get(key), "new": b["options"].get(key)})  # fmt: skip
         if props:
             changed.append({"urn": urn, "name": b["name"], "type": b["type"], "changes": props})
+    _cascade(changed, n)
     strip = lambda r: {"urn": r["urn"], "name": r["name"], "type": r["type"]}  # noqa: E731
     return {
         "added": [strip(n[u]) for u in sorted(n.keys() - o.keys())],
         "removed": [strip(o[u]) for u in sorted(o.keys() - n.keys())],
         "changed": changed,
     }
+
+
+def _mentions(value: Any, ids: set[str]) -> set[str]:
+    if isinstance(value, str):
+        return {value} & ids
+    if isinstance(value, dict):
+        return set().union(*(_mentions(v, ids) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_mentions(v, ids) for v in value)) if value else set()
+    return set()
+
+
+def _cascade(changed: list[dict], new: dict[str, dict]) -> None:
+    """A replaced resource gets a new ID: inputs that carry its ID change too.
+
+    Offline IDs are stable (`<name>-id`), so this is derived here: until nothing more changes,
+    every resource whose inputs hold the ID of a replaced one gets that property marked.
+    """
+    by_urn = {c["urn"]: c for c in changed}
+    while True:
+        replaced = {
+            f"{c['name']}-id": c["name"] for c in by_urn.values()
+            if any(x["effect"] == REPLACES for x in c["changes"])
+        }  # fmt: skip
+        grew = False
+        for urn, r in new.items():
+            entry = by_urn.get(urn)
+            done = {x["property"] for x in entry["changes"]} if entry else set()
+            for key, value in r["inputs"].items():
+                hit = _mentions(value, set(replaced))
+                if not hit or key in done:
+                    continue
+                if entry is None:
+                    entry = by_urn[urn] = {"urn": urn, "name": r["name"], "type": r["type"], "changes": []}
+                    changed.append(entry)
+                source = ", ".join(sorted(replaced[h] for h in hit))
+                entry["changes"].append({"property": key, "effect": effect(r["type"], key),
+                                         "old": value, "new": f"(new ID of {source})"})  # fmt: skip
+                grew = True
+        if not grew:
+            changed.sort(key=lambda c: c["urn"])
+            return
 
 
 def diff_dirs(old_dir: Path, new_dir: Path) -> dict[str, Any]:
