@@ -5,7 +5,7 @@ starts with a directory of stand-in commands written here: docker, systemctl, cu
 nvidia-smi, nvidia-ctk, dnf, blkid, mkfs.ext4, mount, mountpoint, journalctl, uname, modprobe.
 flock, sha256sum, python3, find and the other coreutils are the real ones.
 
-Stand-ins record every call (argv, one line per call) in `calls.log` and keep their state in
+Stand-ins record every call (argv quoted with printf %q, one line per call) in `calls.log` and keep their state in
 files under `sb/`, so that tests can set faults before a run and inspect effects after it:
 - `sb/pull_failures`: how many `docker pull` calls fail before one succeeds;
 - `sb/never_healthy`: the fake vLLM never answers;
@@ -39,7 +39,7 @@ BAD_ARGS = "--served-model-name\nds-r1\n--max-model-len\n999999\n--port\n8000"
 _PRELUDE = """#!/bin/bash
 set -u
 SB={sb}
-{{ printf '%s' "$(basename "$0")"; printf ' %s' "$@"; printf '\\n'; }} >>"$SB/../calls.log"
+{{ printf '%s' "$(basename "$0")"; printf ' %q' "$@"; printf '\\n'; }} >>"$SB/../calls.log"
 """
 
 _STUBS: dict[str, str] = {
@@ -276,9 +276,7 @@ class Sandbox:
         return _PRELUDE.format(sb=self.sb) + _STUBS["ossutil"].lstrip("\n")
 
     # --- running ---------------------------------------------------------------------------
-    def run(
-        self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60
-    ):
+    def run(self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60):
         path = USERDATA / script if isinstance(script, str) else script
         full = {**self.env, **(env or {})}
         return subprocess.run(
@@ -290,9 +288,7 @@ class Sandbox:
             timeout=timeout,
         )
 
-    def run_text(
-        self, content: str, env: dict[str, str] | None = None, timeout: float = 60
-    ):
+    def run_text(self, content: str, env: dict[str, str] | None = None, timeout: float = 60):
         path = self.root / "script.sh"
         path.write_text(content)
         return self.run(path, env, timeout)

@@ -26,9 +26,7 @@ SHELLCHECK = REPO / ".venv/bin/shellcheck"
 
 # --- shellcheck ------------------------------------------------------------------------------
 def _shellcheck(path: Path) -> None:
-    res = subprocess.run(
-        [str(SHELLCHECK), "-x", str(path)], check=False, capture_output=True, text=True
-    )
+    res = subprocess.run([str(SHELLCHECK), "-x", str(path)], check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -72,22 +70,14 @@ def test_bootstrap_fresh_host_installs_everything_and_formats_empty_disk(tmp_pat
     assert (sb.state / "bootstrap.done").exists()
     assert not (sb.state / "bootstrap.failed").exists()
     dnf = "\n".join(sb.calls("dnf"))
-    assert (
-        "install -y kernel-devel-5.10.134-sandbox.al8.x86_64 nvidia-driver nvidia-driver-cuda"
-        in dnf
-    )
+    assert "install -y kernel-devel-5.10.134-sandbox.al8.x86_64 nvidia-driver nvidia-driver-cuda" in dnf
     assert "dnf-plugin-releasever-adapter --repo alinux3-plus" in dnf
     assert "nvidia-container-toolkit" in dnf
     assert sb.calls("nvidia-ctk") == ["nvidia-ctk runtime configure --runtime=docker"]
     assert "systemctl restart docker.service" in sb.calls("systemctl")
     assert sb.calls("mkfs.ext4") == [f"mkfs.ext4 -L llm-models {sb.disk}"]
-    assert (
-        sb.fstab.read_text()
-        == f"UUID=5a1d-b0x-ext4 {sb.models} ext4 defaults,nofail 0 2\n"
-    )
-    assert sb.calls("mount") == [
-        f"mount -t ext4 -o defaults,nofail UUID=5a1d-b0x-ext4 {sb.models}"
-    ]
+    assert sb.fstab.read_text() == f"UUID=5a1d-b0x-ext4 {sb.models} ext4 defaults,nofail 0 2\n"
+    assert sb.calls("mount") == [f"mount -t ext4 -o defaults\\,nofail UUID=5a1d-b0x-ext4 {sb.models}"]
 
 
 def test_bootstrap_keeps_existing_filesystem(tmp_path):
@@ -97,10 +87,7 @@ def test_bootstrap_keeps_existing_filesystem(tmp_path):
     assert res.returncode == 0, res.stderr
     assert sb.calls("mkfs.ext4") == []
     assert "already has a filesystem; not formatting" in res.stdout
-    assert (
-        sb.fstab.read_text()
-        == f"UUID=0ld-xfs-uuid {sb.models} xfs defaults,nofail 0 2\n"
-    )
+    assert sb.fstab.read_text() == f"UUID=0ld-xfs-uuid {sb.models} xfs defaults,nofail 0 2\n"
     assert sb.calls("dnf") == []  # driver, Docker and toolkit were present
 
 
@@ -206,9 +193,7 @@ def test_bootstrap_erdma_missing_devices_fails(tmp_path):
     ib = tmp_path / "sys/class/infiniband"
     ib.mkdir(parents=True)
     (ib / "erdma_0").mkdir()
-    res = sb.run(
-        "host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1", LLM_IB_SYSFS=str(ib))
-    )
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1", LLM_IB_SYSFS=str(ib)))
     assert res.returncode == 0, res.stderr
     assert (sb.state / "erdma.devices").read_text() == "erdma_0\n"
     assert sb.calls("curl") == []  # present: nothing installed
@@ -229,10 +214,7 @@ def test_user_data_installs_units_and_host_env(tmp_path):
         assert (sb.systemd / name).read_text() == (USERDATA / name).read_text()
         assert sb.mode(sb.systemd / name) == 0o644
     host_env = (sb.etc / "host.env").read_text()
-    assert (
-        f"LLM_MODEL_DISK_DEVICE={sb.disk}\n" in host_env
-        and "LLM_DISK_WAIT_S=5\n" in host_env
-    )
+    assert f"LLM_MODEL_DISK_DEVICE={sb.disk}\n" in host_env and "LLM_DISK_WAIT_S=5\n" in host_env
     assert sb.mode(sb.etc / "host.env") == 0o644
     assert sb.calls("systemctl") == [
         "systemctl daemon-reload",
@@ -269,12 +251,8 @@ def test_units_name_the_installed_paths():
 # --- vllm-run.sh -----------------------------------------------------------------------------
 def test_vllm_run_passes_args_and_keeps_key_off_the_command_line(tmp_path):
     sb = Sandbox(tmp_path)
-    (sb.etc / "vllm.env").write_text(
-        f"VLLM_IMAGE={IMAGE}\nVLLM_MODEL_PATH=/models/ds-r1\n"
-    )
-    (sb.etc / "vllm.args").write_text(
-        "--served-model-name\nds-r1\n--chat-template\n/a b/t.jinja\n"
-    )
+    (sb.etc / "vllm.env").write_text(f"VLLM_IMAGE={IMAGE}\nVLLM_MODEL_PATH=/models/ds-r1\n")
+    (sb.etc / "vllm.args").write_text("--served-model-name\nds-r1\n--chat-template\n/a b/t.jinja\n")
     (sb.etc / "api-key.env").write_text(f"VLLM_API_KEY={API_KEY}\n")
     res = sb.run("vllm-run.sh")
     assert res.returncode == 0, res.stderr
@@ -282,16 +260,14 @@ def test_vllm_run_passes_args_and_keeps_key_off_the_command_line(tmp_path):
         (
             "docker run --rm --name llm-vllm --net=host --ipc=host --gpus all"
             f" --env-file {sb.etc}/api-key.env -v {sb.models}:/models:ro --entrypoint vllm {IMAGE}"
-            " serve /models/ds-r1 --served-model-name ds-r1 --chat-template /a b/t.jinja"
+            " serve /models/ds-r1 --served-model-name ds-r1 --chat-template /a\\ b/t.jinja"
         )
     ]
     assert API_KEY not in sb.calls_log.read_text()
 
 
 # --- model sync ------------------------------------------------------------------------------
-SHARDS = {
-    f"model-0000{i}-of-00003.safetensors": bytes([i]) * (1000 + i) for i in (1, 2, 3)
-}
+SHARDS = {f"model-0000{i}-of-00003.safetensors": bytes([i]) * (1000 + i) for i in (1, 2, 3)}
 INDEX = {"weight_map": {f"layer{i}.w": name for i, name in enumerate(SHARDS)}}
 BUCKET_FILES = {
     "config.json": b"{}",
@@ -344,9 +320,7 @@ def test_sync_copies_checks_and_writes_marker(synced):
     assert "source=oss://weights/deepseek-r1/rev-a/\n" in marker
     assert "revision=rev-a\n" in marker and f"bytes={EXPECTED_BYTES}\n" in marker
     (cp,) = sb.calls("ossutil")
-    assert cp.startswith(
-        f"ossutil cp -r oss://weights/deepseek-r1/rev-a/ {final}.partial/ -f -u -j 4 --parallel 2"
-    )
+    assert cp.startswith(f"ossutil cp -r oss://weights/deepseek-r1/rev-a/ {final}.partial/ -f -u -j 4 --parallel 2")
     assert f"--checkpoint-dir {final}.ckpt" in cp
     conf = (sb.etc / "ossutil.conf").read_text()
     assert "mode=EcsRamRole\necsRoleName=llm-dev-node\nregion=cn-wulanchabu\n" in conf
@@ -418,16 +392,10 @@ def test_sync_missing_shard_named_by_index_fails(synced):
             "extra.w": "model-00004-of-00004.safetensors",
         }
     }
-    (
-        sb.sb / "bucket/weights/deepseek-r1/rev-a/model.safetensors.index.json"
-    ).write_text(json.dumps(index))
-    res = sb.run(
-        "model-sync.sh", _sync_env(sb, LLM_EXPECTED_SHARDS="", LLM_EXPECTED_BYTES="")
-    )
+    (sb.sb / "bucket/weights/deepseek-r1/rev-a/model.safetensors.index.json").write_text(json.dumps(index))
+    res = sb.run("model-sync.sh", _sync_env(sb, LLM_EXPECTED_SHARDS="", LLM_EXPECTED_BYTES=""))
     assert res.returncode == 1
-    assert (
-        "index names 1 missing shard(s): model-00004-of-00004.safetensors" in res.stderr
-    )
+    assert "index names 1 missing shard(s): model-00004-of-00004.safetensors" in res.stderr
 
 
 def test_sync_fails_fast_when_bootstrap_failed(tmp_path):
@@ -452,14 +420,10 @@ def test_sync_installs_ossutil_with_checksum(tmp_path):
         z.writestr("ossutil-2.2.0-linux-amd64/ossutil", sb.ossutil_stub())
     digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
     url = "https://gosspublic.alicdn.com/ossutil/v2/2.2.0/ossutil-2.2.0-linux-amd64.zip"
-    bad = sb.run(
-        "model-sync.sh", _sync_env(sb, LLM_OSSUTIL_URL=url, LLM_OSSUTIL_SHA256="0" * 64)
-    )
+    bad = sb.run("model-sync.sh", _sync_env(sb, LLM_OSSUTIL_URL=url, LLM_OSSUTIL_SHA256="0" * 64))
     assert bad.returncode == 1 and "checksum mismatch" in bad.stderr
     assert not (sb.bindir / "ossutil").exists()
-    res = sb.run(
-        "model-sync.sh", _sync_env(sb, LLM_OSSUTIL_URL=url, LLM_OSSUTIL_SHA256=digest)
-    )
+    res = sb.run("model-sync.sh", _sync_env(sb, LLM_OSSUTIL_URL=url, LLM_OSSUTIL_SHA256=digest))
     assert res.returncode == 0, res.stderr
     assert sb.mode(sb.bindir / "ossutil") == 0o755
 
@@ -492,9 +456,7 @@ def ready(tmp_path):
     sb = Sandbox(tmp_path)
     (sb.state / "bootstrap.done").touch()
     (sb.models / "deepseek-r1-rev-a").mkdir(parents=True)
-    (sb.state / "model-deepseek-r1-rev-a.done").write_text(
-        "source=oss://weights/deepseek-r1/rev-a/\n"
-    )
+    (sb.state / "model-deepseek-r1-rev-a.done").write_text("source=oss://weights/deepseek-r1/rev-a/\n")
     return sb
 
 
@@ -560,9 +522,7 @@ def test_serve_changed_settings_restart(ready, change):
 def test_serve_failing_settings_roll_back(ready):
     sb = ready
     assert sb.run("serve.sh", _serve_env(sb)).returncode == 0
-    good = {
-        n: (sb.etc / n).read_text() for n in ("vllm.env", "vllm.args", "api-key.env")
-    }
+    good = {n: (sb.etc / n).read_text() for n in ("vllm.env", "vllm.args", "api-key.env")}
     good_hash = (sb.state / "serve.hash").read_text()
     res = sb.run("serve.sh", _serve_env(sb, LLM_VLLM_ARGS=BAD_ARGS))
     assert res.returncode == 1
@@ -587,9 +547,7 @@ def test_serve_health_never_comes_is_bounded_with_log_tail(ready):
     assert "did not answer /health and a chat completion within 1s" in res.stderr
     assert "no previous settings" in res.stderr
     assert "FAKE-JOURNAL" in res.stderr and "FAKE-CONTAINER-LOG" in res.stderr
-    assert sb.calls("journalctl") == [
-        "journalctl -u llm-vllm.service -n 100 --no-pager"
-    ]
+    assert sb.calls("journalctl") == ["journalctl -u llm-vllm.service -n 100 --no-pager"]
     assert "docker logs --tail 100 llm-vllm" in sb.calls("docker")
     assert not (sb.state / "serve.hash").exists()
 
@@ -617,10 +575,7 @@ def test_serve_pulls_before_waiting_for_model(ready):
     (sb.state / "model-deepseek-r1-rev-a.done").unlink()
     res = sb.run("serve.sh", _serve_env(sb, LLM_MODEL_WAIT_S="1"))
     assert res.returncode == 1
-    assert (
-        "not ready within 1s" in res.stderr
-        and "model-deepseek-r1-rev-a.done" in res.stderr
-    )
+    assert "not ready within 1s" in res.stderr and "model-deepseek-r1-rev-a.done" in res.stderr
     assert f"docker pull -q {IMAGE}" in sb.calls("docker")
     assert _restarts(sb) == 0
 
@@ -659,9 +614,7 @@ def test_serve_rejects_unresolved_or_unsafe_key(ready, key):
 def test_serve_key_never_on_a_command_line_or_in_output(ready):
     sb = ready
     runs = [sb.run("serve.sh", _serve_env(sb))]
-    runs.append(
-        sb.run("serve.sh", _serve_env(sb, LLM_VLLM_ARGS=BAD_ARGS))
-    )  # failure path too
+    runs.append(sb.run("serve.sh", _serve_env(sb, LLM_VLLM_ARGS=BAD_ARGS)))  # failure path too
     recorded = sb.calls_log.read_text()
     assert "Authorization" not in recorded
     assert API_KEY not in recorded
@@ -669,9 +622,7 @@ def test_serve_key_never_on_a_command_line_or_in_output(ready):
         assert API_KEY not in res.stdout + res.stderr
     assert sb.mode(sb.etc / "api-key.env") == 0o600
     assert sb.mode(sb.etc / "api-key.env.prev") == 0o600
-    leftovers = [
-        p for p in sb.state.iterdir() if p.name.startswith("serve.") and p.is_dir()
-    ]
+    leftovers = [p for p in sb.state.iterdir() if p.name.startswith("serve.") and p.is_dir()]
     assert leftovers == []  # the header file's dir is removed
 
 
