@@ -1,5 +1,5 @@
 # Every target installs what it needs into .venv (Python 3.11).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
@@ -28,9 +28,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy components stackctl
 
-## Regenerate golden files under tests/golden/ after an intended change
+## Regenerate golden files under tests/golden/ and the README configuration table after an intended change
 golden: venv
 	$(PY) -m tests.regenerate_golden
+	$(PY) -m stackctl.docs
 
 bench: venv
 	$(PY) bench/plan_time.py
