@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -221,6 +222,10 @@ def smoke(ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PR
     except SmokeFailure:
         raise
     except openai.APITimeoutError:
+        if chunks_seen:
+            raise SmokeFailure(
+                EXIT_TIMEOUT, f"timeout: stream stalled after {chunks_seen} chunks (--timeout {timeout:g} s)"
+            ) from None
         raise SmokeFailure(
             EXIT_TIMEOUT,
             f"timeout: no response from {what} at {ep.base_url} within {timeout:g} s (--timeout)",
@@ -272,6 +277,29 @@ def smoke(ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PR
     )
 
 
+def smoke_with_deadline(ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PROMPT) -> SmokeResult:
+    """`smoke` under a wall-clock watchdog: the HTTP client's timeouts are per read, so a
+    server that trickles bytes could otherwise keep the command running past --timeout."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = smoke(ep, timeout, max_tokens, prompt)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name="smoke", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)  # a little grace so the client's own, more precise message wins
+    if worker.is_alive():
+        raise SmokeFailure(
+            EXIT_TIMEOUT, f"timeout: no complete answer from {ep.base_url} within {timeout:g} s (--timeout)"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def _print(result: SmokeResult, show_text: bool) -> None:
     from rich.console import Console
     from rich.panel import Panel
@@ -318,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"smoke: error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        result = smoke(ep, timeout=args.timeout, max_tokens=args.max_tokens, prompt=args.prompt)
+        result = smoke_with_deadline(ep, timeout=args.timeout, max_tokens=args.max_tokens, prompt=args.prompt)
     except SmokeFailure as f:
         print(f"smoke: error: {f.message}", file=sys.stderr)
         if args.json:

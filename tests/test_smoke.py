@@ -293,3 +293,10 @@ def test_exit_codes_are_distinct():
     ]
     codes += [smoke.EXIT_NOT_FOUND, smoke.EXIT_NO_CONTENT, smoke.EXIT_API]
     assert len(set(codes)) == len(codes) == len(smoke.EXIT_CODES)
+
+
+def test_stalled_stream_is_a_timeout(server, capsys):
+    server.config.token_delay = 3.0  # the stream starts, then trickles: per-read timeouts alone would wait
+    code, _, _, err = run_smoke(capsys, *url_args(server), "--timeout", "0.3", "--no-text")
+    assert code == smoke.EXIT_TIMEOUT
+    assert err.count("\n") == 1 and "timeout" in err and "0.3 s" in err
