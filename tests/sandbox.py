@@ -9,6 +9,7 @@ Stand-ins record every call (argv quoted with printf %q, one line per call) in `
 files under `sb/`, so that tests can set faults before a run and inspect effects after it:
 - `sb/pull_failures`: how many `docker pull` calls fail before one succeeds;
 - `sb/never_healthy`: the fake vLLM never answers;
+- `sb/unhealthy_polls`: how many /health calls fail before it answers (a model still loading);
 - `sb/ossutil_die_after`: `ossutil cp` copies that many files, leaves the next one half-written
   and exits 1 (the knob is consumed, so the next call completes);
 - `sb/dnf_fail`: package names for which `dnf install` fails;
@@ -96,6 +97,8 @@ done
 case "$url" in
   */health)
     [ -e "$SB/server/healthy" ] || exit 7
+    n=$(cat "$SB/unhealthy_polls" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then echo $((n - 1)) >"$SB/unhealthy_polls"; exit 22; fi
     : >"$out" ;;
   */v1/chat/completions)
     [ -e "$SB/server/healthy" ] || exit 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -493,6 +494,30 @@ def test_serve_twice_second_is_unchanged_without_restart(ready):
     assert _restarts(sb) == 1
 
 
+def test_serve_unchanged_waits_for_a_loading_server_without_restart(ready):
+    sb = ready
+    assert sb.run("serve.sh", _serve_env(sb)).returncode == 0
+    sb.knob("unhealthy_polls", "4")  # e.g. the unit restarted after a reboot, model loading
+    res = sb.run("serve.sh", _serve_env(sb, LLM_HEALTH_WAIT_S="5"))
+    assert res.returncode == 0, res.stderr
+    assert "unchanged" in res.stdout
+    assert _restarts(sb) == 1
+
+
+def test_serve_unchanged_but_dead_restarts_once_without_rollback(ready):
+    sb = ready
+    assert sb.run("serve.sh", _serve_env(sb, LLM_VLLM_ARGS=GOOD_ARGS.replace("32768", "8192"))).returncode == 0
+    assert sb.run("serve.sh", _serve_env(sb)).returncode == 0  # leaves a .prev set behind
+    sb.knob("never_healthy")
+    (sb.sb / "server/healthy").unlink()
+    res = sb.run("serve.sh", _serve_env(sb))
+    assert res.returncode == 1
+    assert "settings unchanged but llm-vllm.service does not answer; restarting it" in res.stdout
+    assert "settings unchanged and llm-vllm.service does not answer after a restart" in res.stderr
+    assert _restarts(sb) == 3  # no rollback restart to the older settings
+    assert (sb.etc / "vllm.args").read_text() == GOOD_ARGS + "\n"
+
+
 def test_serve_restarts_when_unit_is_down_even_if_settings_equal(ready):
     sb = ready
     assert sb.run("serve.sh", _serve_env(sb)).returncode == 0
@@ -544,8 +569,8 @@ def test_serve_health_never_comes_is_bounded_with_log_tail(ready):
     res = sb.run("serve.sh", _serve_env(sb, LLM_HEALTH_WAIT_S="1"))
     assert res.returncode == 1
     assert time.monotonic() - start < 10
-    assert "did not answer /health and a chat completion within 1s" in res.stderr
-    assert "no previous settings" in res.stderr
+    assert "did not answer within 1s; last check: GET /health: curl exit 7" in res.stderr
+    assert "no previous settings to roll back to" in res.stderr
     assert "FAKE-JOURNAL" in res.stderr and "FAKE-CONTAINER-LOG" in res.stderr
     assert sb.calls("journalctl") == ["journalctl -u llm-vllm.service -n 100 --no-pager"]
     assert "docker logs --tail 100 llm-vllm" in sb.calls("docker")
@@ -587,6 +612,44 @@ def test_serve_fails_fast_with_bootstrap_failure_reason(ready):
     res = sb.run("serve.sh", _serve_env(sb, LLM_BOOTSTRAP_WAIT_S="30"))
     assert res.returncode == 1
     assert "host bootstrap failed: step=format-disk" in res.stderr
+
+
+def test_serve_fails_fast_when_model_sync_failed(ready):
+    sb = ready
+    marker = sb.state / "model-deepseek-r1-rev-a.done"
+    marker.unlink()
+    failed = Path(str(marker) + ".failed")
+    # A failure left by an earlier run does not count...
+    failed.write_text("old failure\n")
+    os.utime(failed, (time.time() - 3600, time.time() - 3600))
+    res = sb.run("serve.sh", _serve_env(sb, LLM_MODEL_WAIT_S="1"))
+    assert res.returncode == 1 and "old failure" not in res.stderr
+    assert "not ready within 1s" in res.stderr
+    # ...one written while this run waits does.
+    proc = subprocess.Popen(
+        ["bash", str(USERDATA / "serve.sh")],
+        env={**sb.env, **_serve_env(sb, LLM_MODEL_WAIT_S="30")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    failed.write_text("model check failed (safetensors shards: found 2, expected 3)\n")
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert time.monotonic() - start < 5
+    assert "model sync failed: model check failed (safetensors shards" in err
+
+
+def test_sync_failure_writes_failed_marker_and_success_clears_it(synced):
+    sb = synced
+    env = _sync_env(sb, LLM_EXPECTED_SHARDS="4")
+    assert sb.run("model-sync.sh", env).returncode == 1
+    failed = Path(env["LLM_MODEL_MARKER"] + ".failed")
+    assert "safetensors shards: found 3, expected 4" in failed.read_text()
+    assert sb.run("model-sync.sh", _sync_env(sb)).returncode == 0
+    assert not failed.exists()
 
 
 def test_serve_lock_keeps_runs_apart(ready):

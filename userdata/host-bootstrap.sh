@@ -142,6 +142,8 @@ setup_disk() {
     fail "$fstab already mounts another device at $model_root"
   else
     printf 'UUID=%s %s %s defaults,nofail 0 2\n' "$uuid" "$model_root" "$type" >>"$fstab"
+    # So that systemd has a mount unit for it (llm-vllm.service: RequiresMountsFor).
+    systemctl daemon-reload
   fi
   mkdir -p "$model_root"
   if ! mountpoint -q "$model_root"; then

@@ -31,8 +31,11 @@ partial=$model_dir.partial
 ckpt=$model_dir.ckpt
 ossutil=$bin_dir/ossutil
 log() { printf '%s llm-model-sync: %s\n' "$(date -u +%FT%TZ)" "$*"; }
+# serve.sh, waiting for the marker, stops at once when it sees $marker.failed.
 die() {
   log "FAILED: $*" >&2
+  mkdir -p "$(dirname "$marker")"
+  printf '%s\n' "$*" >"$marker.failed"
   exit 1
 }
 
@@ -40,6 +43,7 @@ if [ -e "$marker" ] && [ -d "$model_dir" ]; then
   log "model already synced: $model_dir ($marker)"
   exit 0
 fi
+rm -f "$marker.failed"
 
 wait_bootstrap() {
   local deadline=$((SECONDS + bootstrap_wait_s))
@@ -101,11 +105,15 @@ copy() {
   done
 }
 
+safetensors_bytes() {
+  find "$1" -type f -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}'
+}
+
 # Prints the problems with a downloaded directory, one per line; nothing when it is complete.
 check_dir() {
   local dir=$1 shards bytes
   shards=$(find "$dir" -type f -name '*.safetensors' | wc -l)
-  bytes=$(find "$dir" -type f -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
+  bytes=$(safetensors_bytes "$dir")
   if [ -n "$expected_shards" ] && [ "$shards" -ne "$expected_shards" ]; then
     echo "safetensors shards: found $shards, expected $expected_shards"
   fi
@@ -140,11 +148,10 @@ fi
 
 problems=$(check_dir "$candidate")
 if [ -n "$problems" ]; then
-  printf '%s\n' "$problems" >&2
-  die "model check failed; $candidate is kept for the next run to resume"
+  die "model check failed ($(echo "$problems" | paste -sd ';' -)); $candidate is kept for the next run to resume"
 fi
 
-bytes=$(find "$candidate" -type f -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
+bytes=$(safetensors_bytes "$candidate")
 if [ "$candidate" = "$partial" ]; then
   mv -T "$partial" "$model_dir"
 fi

@@ -34,7 +34,10 @@ die() {
 
 # The key arrives through Cloud Assistant's {oos-secret} reference, resolved at run time. It is
 # restricted to [A-Za-z0-9_-] so that no quoting can go wrong; it is never printed.
-if ! [[ ${LLM_API_KEY:-} =~ ^[A-Za-z0-9_-]+$ ]]; then
+api_key=${LLM_API_KEY:-}
+# Not passed on to docker, curl or systemctl in their environment.
+export -n LLM_API_KEY 2>/dev/null || true
+if ! [[ $api_key =~ ^[A-Za-z0-9_-]+$ ]]; then
   die "LLM_API_KEY is empty, unresolved or has characters outside [A-Za-z0-9_-]"
 fi
 [[ $model_dir == "$model_root"/* ]] || die "LLM_MODEL_DIR $model_dir is not under LLM_MODEL_ROOT $model_root"
@@ -51,10 +54,18 @@ bootstrap_failed() {
   log "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")" >&2
 }
 
+# model-sync.sh writes <marker>.failed when it gives up; only one newer than this run counts.
+sync_failed() {
+  [ "$marker.failed" -nt "$work" ] || return 1
+  log "model sync failed: $(cat "$marker.failed")" >&2
+}
+
 wait_for() { # what, path, timeout_s
   local what=$1 path=$2 wait_s=$3 deadline=$((SECONDS + $3))
+  [ -e "$path" ] || log "waiting up to ${wait_s}s for $what ($path)"
   until [ -e "$path" ]; do
     bootstrap_failed && die "stopped waiting for $what"
+    sync_failed && die "stopped waiting for $what"
     [ "$SECONDS" -lt "$deadline" ] || die "$what not ready within ${wait_s}s ($path)"
     sleep "$poll_s"
   done
@@ -85,7 +96,7 @@ render_settings() { # dir
     printf 'VLLM_IMAGE=%q\nVLLM_MODEL_PATH=%q\nLLM_API_KEY_VERSION=%q\n' \
       "$image" "/models/${model_dir##*/}" "$key_version" >"$dir/vllm.env"
     if [ -n "$vllm_args" ]; then printf '%s\n' "$vllm_args"; fi >"$dir/vllm.args"
-    printf 'VLLM_API_KEY=%s\n' "$LLM_API_KEY" >"$dir/api-key.env"
+    printf 'VLLM_API_KEY=%s\n' "$api_key" >"$dir/api-key.env"
   )
 }
 
@@ -96,19 +107,36 @@ settings_hash() { # dir [suffix]; prints nothing if a file is missing
 }
 
 # /health stays 200 after a worker dies (vllm #16259): readiness also needs a real completion.
+# Quiet while polling; the last reason is kept in $work/why for the failure message.
 healthy() {
-  curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$port/health" || return 1
-  curl -fsS --max-time 120 -o "$work/completion.json" -H @"$work/auth.header" \
+  local rc=0
+  curl -fs --max-time 10 -o /dev/null "http://127.0.0.1:$port/health" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "GET /health: curl exit $rc" >"$work/why"
+    return 1
+  fi
+  curl -fs --max-time 120 -o "$work/completion.json" -H @"$work/auth.header" \
     -H 'Content-Type: application/json' --data-binary @"$work/request.json" \
-    "http://127.0.0.1:$port/v1/chat/completions" || return 1
-  python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("choices") else 1)' \
-    "$work/completion.json" 2>/dev/null
+    "http://127.0.0.1:$port/v1/chat/completions" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "POST /v1/chat/completions: curl exit $rc" >"$work/why"
+    return 1
+  fi
+  if ! python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("choices") else 1)' \
+    "$work/completion.json" 2>/dev/null; then
+    echo "POST /v1/chat/completions: no choices in $(head -c 300 "$work/completion.json")" >"$work/why"
+    return 1
+  fi
 }
 
 wait_healthy() {
   local deadline=$((SECONDS + health_wait_s))
+  log "waiting up to ${health_wait_s}s for /health and one chat completion on port $port"
   until healthy; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$unit did not answer within ${health_wait_s}s; last check: $(cat "$work/why")" >&2
+      return 1
+    fi
     sleep "$poll_s"
   done
 }
@@ -136,7 +164,7 @@ wait_for "model $model_dir" "$marker" "$model_wait_s"
 render_settings "$work"
 (
   umask 077
-  printf 'Authorization: Bearer %s\n' "$LLM_API_KEY" >"$work/auth.header"
+  printf 'Authorization: Bearer %s\n' "$api_key" >"$work/auth.header"
   python3 -c 'import json,sys; print(json.dumps({"model": sys.argv[1], "max_tokens": 8,
     "messages": [{"role": "user", "content": "Reply with the word OK."}]}))' \
     "$served_name" >"$work/request.json"
@@ -144,16 +172,21 @@ render_settings "$work"
 new_hash=$(settings_hash "$work")
 installed_hash=$(settings_hash "$etc_dir")
 
+# Unchanged settings on an active unit: no restart, even if it is still loading (after a reboot).
 if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/dev/null)" = "$new_hash" ] &&
-  systemctl is-active --quiet "$unit" && healthy; then
-  log "unchanged: settings $new_hash already serving and answering"
-  exit 0
+  systemctl is-active --quiet "$unit"; then
+  if wait_healthy; then
+    log "unchanged: settings $new_hash already serving and answering"
+    exit 0
+  fi
+  log "settings unchanged but $unit does not answer; restarting it"
 fi
 
-had_prev=0
+changed=0 had_prev=0
 if [ -n "$installed_hash" ] && [ "$installed_hash" != "$new_hash" ]; then
   for f in "${files[@]}"; do cp -p "$etc_dir/$f" "$etc_dir/$f.prev"; done
 fi
+[ "$installed_hash" = "$new_hash" ] || changed=1
 [ -n "$(settings_hash "$etc_dir" .prev)" ] && had_prev=1
 install_set ""
 log "settings $new_hash installed; restarting $unit"
@@ -165,11 +198,13 @@ if wait_healthy; then
   exit 0
 fi
 
-log "$unit did not answer /health and a chat completion within ${health_wait_s}s" >&2
 log_tail
 rm -f "$state_dir/serve.hash"
+if [ "$changed" = 0 ]; then
+  die "settings unchanged and $unit does not answer after a restart"
+fi
 if [ "$had_prev" = 0 ]; then
-  die "no previous settings to roll back to; $unit keeps the new settings"
+  die "new settings failed; no previous settings to roll back to ($unit keeps the new settings)"
 fi
 install_set .prev
 log "restored previous settings; restarting $unit" >&2
