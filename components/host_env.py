@@ -23,6 +23,8 @@ OSSUTIL_URL = f"https://gosspublic.alicdn.com/ossutil/v2/{OSSUTIL_VERSION}/ossut
 # FACTS.md lists 2.2.0 with a SHA256 on the download page; it could not be read offline here, so
 # the check is off by default (empty) until a verified value is filled in.
 OSSUTIL_SHA256 = ""
+# Used only on eRDMA nodes (ecs-cluster). FACTS.md gives the pattern erdma_installer-<ver>.tar.gz;
+# the "latest" alias is unverified.
 ERDMA_INSTALLER_URL = "http://mirrors.cloud.aliyuncs.com/erdma/erdma_installer-latest.tar.gz"
 
 _COMMON = {

@@ -110,18 +110,18 @@ class ModelSourceSettings(_Model):
 class CustomModelSettings(_Model):
     """A model outside the catalog. Sizes are the user's word; the sync check uses them."""
 
-    name: str
-    weight_bytes: int = Field(gt=0)
-    attention_heads: int = Field(gt=0)
-    kv_bytes_per_token: int = Field(gt=0)
-    max_model_len: int = Field(gt=0)
-    served_model_name: str
-    reasoning_parser: Optional[str] = None
-    shards: Optional[int] = Field(None, gt=0)
+    name: str = Field(description="label, used in names and the plan")
+    weight_bytes: int = Field(gt=0, description="total bytes of the *.safetensors files")
+    attention_heads: int = Field(gt=0, description="num_attention_heads (TP must divide it)")
+    kv_bytes_per_token: int = Field(gt=0, description="KV cache bytes per token, all layers")
+    max_model_len: int = Field(gt=0, description="the model's own limit")
+    served_model_name: str = Field(description="the `model` clients send")
+    reasoning_parser: Optional[str] = Field(None, description="vLLM reasoning parser, if any")
+    shards: Optional[int] = Field(None, gt=0, description="count of *.safetensors files (checked)")
 
 
 class BillingSettings(_Model):
-    charge_type: Literal["PostPaid", "PrePaid"] = "PostPaid"
+    charge_type: Literal["PostPaid", "PrePaid"] = Field("PostPaid", description="instance billing")
     period: Optional[int] = Field(None, description="PrePaid months: 1-9, 12, 24, 36, 48, 60")
     spot: bool = Field(False, description="spot instance (PostPaid only)")
 
@@ -134,7 +134,7 @@ class VllmSettings(_Model):
     tensor_parallel_size: Optional[int] = Field(
         None, gt=0, description="default: the largest divisor of the attention heads <= GPUs"
     )
-    enable_chunked_prefill: bool = True
+    enable_chunked_prefill: bool = Field(True, description="`--enable-chunked-prefill`")
     reasoning_parser: Optional[str] = Field(
         None, description="default: the catalog's parser; `none` turns it off"
     )
@@ -169,7 +169,7 @@ class VllmSettings(_Model):
 
 
 class PublicAccessSettings(_Model):
-    enabled: bool = False
+    enabled: bool = Field(False, description="bind an EIP; plain HTTP with a bearer key (README, Security)")
     allowed_cidrs: list[str] = Field(default_factory=list, description="who may reach port 8000")
     bandwidth_mbps: int = Field(10, ge=1, le=1000, description="EIP bandwidth, Mbit/s")
 
@@ -194,18 +194,18 @@ class Settings(_Model):
     mode: Literal["ecs-single", "ecs-cluster", "acs"] = Field("ecs-single", description="shape")
     region: str = Field(description="Alibaba Cloud region, e.g. cn-hangzhou")
     zone_id: str = Field(description="zone of the GPU instance, e.g. cn-hangzhou-i")
-    network: NetworkSettings = Field(default_factory=NetworkSettings)  # type: ignore[arg-type]
+    network: NetworkSettings = Field(default_factory=NetworkSettings, description="VPC and egress")  # type: ignore[arg-type]
     model: Optional[str] = Field(None, description="catalog key (see README)")
     custom_model: Optional[CustomModelSettings] = Field(None, description="a model outside the catalog")
     model_source: ModelSourceSettings = Field(description="where the weights are (string or object)")
     instance_type: str = Field(description="GPU ECS instance type")
     image_id: Optional[str] = Field(None, description="OS image (default: latest Alibaba Cloud Linux 3)")
-    billing: BillingSettings = Field(default_factory=BillingSettings)  # type: ignore[arg-type]
-    vllm: VllmSettings = Field(default_factory=VllmSettings)  # type: ignore[arg-type]
+    billing: BillingSettings = Field(default_factory=BillingSettings, description="how the instance is paid")  # type: ignore[arg-type]
+    vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
     api_key_version: int = Field(1, ge=1, description="bump to rotate the API key")
-    public_access: PublicAccessSettings = Field(default_factory=PublicAccessSettings)  # type: ignore[arg-type]
-    ssh: SshSettings = Field(default_factory=SshSettings)  # type: ignore[arg-type]
-    model_disk: ModelDiskSettings = Field(default_factory=ModelDiskSettings)  # type: ignore[arg-type]
+    public_access: PublicAccessSettings = Field(default_factory=PublicAccessSettings, description="optional public endpoint")  # type: ignore[arg-type]
+    ssh: SshSettings = Field(default_factory=SshSettings, description="closed by default")  # type: ignore[arg-type]
+    model_disk: ModelDiskSettings = Field(default_factory=ModelDiskSettings, description="disk holding the weights")  # type: ignore[arg-type]
     download_timeout_s: Optional[int] = Field(
         None, gt=0, description="model download bound (default: from size at 100 MB/s, x2)"
     )
