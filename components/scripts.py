@@ -55,9 +55,7 @@ def _check(env: Mapping[str, str | int]) -> dict[str, str]:
         if not isinstance(key, str) or not _KEY.match(key):
             raise ValueError(f"env key {key!r} must match {_KEY.pattern}")
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise TypeError(
-                f"env {key}: value must be str or int (got {type(value).__name__})"
-            )
+            raise TypeError(f"env {key}: value must be str or int (got {type(value).__name__})")
         text = str(value)
         if "\0" in text:
             raise ValueError(f"env {key}: value contains a NUL byte")
@@ -87,6 +85,12 @@ def script_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def script_env(name: str) -> frozenset[str]:
+    """The `LLM_*` variables that `userdata/<name>` mentions (all are optional unless the script
+    says `${VAR:?...}`); lets callers check an env mapping for typos."""
+    return frozenset(re.findall(r"\bLLM_[A-Z0-9_]*[A-Z0-9]\b", script_text(name)))
+
+
 def _body(script: str) -> str:
     """A script without its shebang line (the rendered content has its own)."""
     if script.startswith("#!"):
@@ -103,14 +107,10 @@ def render_command(script: str, env: Mapping[str, str | int]) -> str:
     checked = _check(env)
     body = _body(script)
     if "{{" in body:
-        raise ValueError(
-            "script body contains '{{', which Cloud Assistant parses as a parameter"
-        )
+        raise ValueError("script body contains '{{', which Cloud Assistant parses as a parameter")
     for key, value in checked.items():
         if "{{" in value and not _SECRET_REF.match(value):
-            raise ValueError(
-                f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}"
-            )
+            raise ValueError(f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}")
     return "#!/bin/bash\n" + env_block(checked) + body
 
 
@@ -121,9 +121,7 @@ def encode_command(content: str) -> str:
 
 def _heredoc(target: str, text: str, mode: str) -> str:
     if any(line == _HEREDOC_END for line in text.splitlines()):
-        raise ValueError(
-            f"embedded file contains the heredoc terminator line {_HEREDOC_END}"
-        )
+        raise ValueError(f"embedded file contains the heredoc terminator line {_HEREDOC_END}")
     if not text.endswith("\n"):
         text += "\n"
     return f"cat > {target} <<'{_HEREDOC_END}'\n{text}{_HEREDOC_END}\nchmod {mode} {target}\n"
@@ -138,14 +136,10 @@ def render_user_data(env: Mapping[str, str | int]) -> str:
     checked = _check(env)
     for key in _USER_DATA_FORBIDDEN:
         if key in checked:
-            raise ValueError(
-                f"env {key} must never be in user-data (it is readable on the host)"
-            )
+            raise ValueError(f"env {key} must never be in user-data (it is readable on the host)")
     for key, value in checked.items():
         if not _PLAIN_VALUE.match(value):
-            raise ValueError(
-                f"env {key}: host.env values must match {_PLAIN_VALUE.pattern} (got {value!r})"
-            )
+            raise ValueError(f"env {key}: host.env values must match {_PLAIN_VALUE.pattern} (got {value!r})")
     host_env = "".join(f"{k}={v}\n" for k, v in checked.items())
     parts = [
         "#!/bin/bash\n",

@@ -119,22 +119,15 @@ _VALUES = st.text(
 @given(value=_VALUES)
 def test_env_block_round_trips_through_bash(value):
     block = scripts.env_block({"LLM_X": value, "LLM_Y": 7})
-    res = subprocess.run(
-        ["bash", "-c", block + 'printf %s "$LLM_X"'], capture_output=True, check=True
-    )
+    res = subprocess.run(["bash", "-c", block + 'printf %s "$LLM_X"'], capture_output=True, check=True)
     assert res.stdout.decode("utf-8", "surrogateescape") == value
 
 
 def test_env_block_order_and_ints():
-    assert (
-        scripts.env_block({"LLM_B": 2, "LLM_A": "a b"})
-        == "export LLM_B=2\nexport LLM_A='a b'\n"
-    )
+    assert scripts.env_block({"LLM_B": 2, "LLM_A": "a b"}) == "export LLM_B=2\nexport LLM_A='a b'\n"
 
 
-@pytest.mark.parametrize(
-    "key", ["LLM_", "llm_x", "PATH", "LLM_X-Y", "LLM_X Y", "XLLM_A", "LLM_a"]
-)
+@pytest.mark.parametrize("key", ["LLM_", "llm_x", "PATH", "LLM_X-Y", "LLM_X Y", "XLLM_A", "LLM_a"])
 def test_env_block_rejects_bad_keys(key):
     with pytest.raises(ValueError, match="must match"):
         scripts.env_block({key: "v"})
@@ -157,9 +150,7 @@ def test_join_args_rejects_newlines():
 
 # --- command content -------------------------------------------------------------------------
 def test_render_command_shape():
-    content = scripts.render_command(
-        "#!/bin/bash\nset -euo pipefail\necho hi\n", {"LLM_A": "x"}
-    )
+    content = scripts.render_command("#!/bin/bash\nset -euo pipefail\necho hi\n", {"LLM_A": "x"})
     assert content == "#!/bin/bash\nexport LLM_A=x\nset -euo pipefail\necho hi\n"
     assert base64.b64decode(scripts.encode_command(content)).decode() == content
 
@@ -176,9 +167,7 @@ def test_render_command_allows_only_the_secret_reference():
         scripts.render_command("docker inspect -f '{{.State}}' x\n", {})
 
 
-@pytest.mark.parametrize(
-    ("script", "env"), [("model-sync.sh", _sync_env), ("serve.sh", _serve_env)]
-)
+@pytest.mark.parametrize(("script", "env"), [("model-sync.sh", _sync_env), ("serve.sh", _serve_env)])
 def test_command_size_within_limit(script, env):
     content = scripts.render_command(scripts.script_text(script), env())
     assert len(scripts.encode_command(content)) <= scripts.COMMAND_B64_LIMIT
@@ -235,3 +224,27 @@ def test_scripts_are_strict_and_quiet(name):
 def test_script_text_refuses_paths():
     with pytest.raises(ValueError):
         scripts.script_text("../components/scripts.py")
+
+
+# The contract with the Pulumi side: every variable it renders is one the script reads.
+CONTRACT = {
+    "host-bootstrap.sh": {
+        "LLM_STATE_DIR",
+        "LLM_MODEL_DISK_DEVICE",
+        "LLM_MODEL_ROOT",
+        "LLM_FS_TYPE",
+        "LLM_FSTAB",
+        "LLM_DISK_WAIT_S",
+        "LLM_ERDMA",
+        "LLM_ERDMA_INSTALLER_URL",
+        "LLM_POLL_S",
+    },
+    "vllm-run.sh": {"LLM_ETC_DIR", "LLM_MODEL_ROOT"},
+    "model-sync.sh": set(_sync_env()) | {"LLM_ETC_DIR", "LLM_POLL_S", "LLM_SYNC_BACKOFF_S"},
+    "serve.sh": set(_serve_env()) | {"LLM_LOCK_WAIT_S"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_scripts_read_the_contracted_variables(name):
+    assert CONTRACT[name] <= scripts.script_env(name)

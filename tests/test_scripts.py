@@ -40,6 +40,9 @@ def test_shellcheck_rendered(tmp_path):
     ud = tmp_path / "user-data.sh"
     ud.write_text(scripts.render_user_data({"LLM_MODEL_DISK_DEVICE": "/dev/vdb"}))
     _shellcheck(ud)
+    sync = tmp_path / "sync-command.sh"
+    sync.write_text(scripts.render_command(scripts.script_text("model-sync.sh"), {"LLM_MODEL_DIR": "/m/x"}))
+    _shellcheck(sync)
     cmd = tmp_path / "serve-command.sh"
     cmd.write_text(
         scripts.render_command(
