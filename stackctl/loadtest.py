@@ -324,6 +324,7 @@ async def bench(
     import openai
 
     assert ep.model, "model must be resolved before the bench"
+    model: str = ep.model
     client = openai.AsyncOpenAI(base_url=ep.base_url, api_key=ep.api_key, timeout=cfg.timeout, max_retries=0)
     results: list[RequestResult] = []
     next_index = 0
@@ -345,7 +346,7 @@ async def bench(
             try:
                 r = await one_request(
                     client,
-                    ep.model,
+                    model,
                     prompts[i % len(prompts)],
                     cfg.max_tokens,
                     cfg.timeout,
@@ -412,7 +413,7 @@ async def bench(
         "total_prompt_tokens": sum(prompt_tok) if prompt_tok else None,
         "token_source": sources.pop() if len(sources) == 1 else ("mixed" if sources else "none"),
         "ttft_s": summarize([r.ttft for r in ok if r.ttft is not None]),
-        "tpot_s": summarize([t for r in ok if (t := r.tpot) is not None]),
+        "tpot_s": summarize([tp for r in ok if (tp := r.tpot) is not None]),
         "e2e_latency_s": summarize([r.e2e for r in ok if r.e2e is not None]),
         "percentile_method": "nearest-rank",
     }

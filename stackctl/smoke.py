@@ -62,7 +62,11 @@ EXIT_CODES = {
 }
 
 PROMPT = "给闺女写一份来自未来2035的信，同时告诉她要好好学习科技，做科技的主人，推动科技，经济发展；她现在是3年级"
-REQUEST = {"max_tokens": 1024, "temperature": 0, "top_p": 0.9, "seed": 10}
+# The seed request: temperature 0, top_p 0.9, seed 10, max_tokens 1024 (overridable).
+MAX_TOKENS = 1024
+TEMPERATURE = 0
+TOP_P = 0.9
+SEED = 10
 
 
 class SmokeFailure(Exception):
@@ -104,7 +108,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=300.0,
         help="seconds for the whole request (default 300)",
     )
-    parser.add_argument("--max-tokens", type=int, default=REQUEST["max_tokens"], help="default 1024")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="default 1024")
     parser.add_argument(
         "--prompt",
         default=PROMPT,
@@ -186,9 +190,9 @@ def smoke(ep: Endpoint, timeout: float, max_tokens: int = 1024, prompt: str = PR
             model=model,
             messages=[{"role": "user", "content": prompt}],
             max_tokens=max_tokens,
-            temperature=REQUEST["temperature"],
-            top_p=REQUEST["top_p"],
-            seed=REQUEST["seed"],
+            temperature=TEMPERATURE,
+            top_p=TOP_P,
+            seed=SEED,
             stream=True,
             stream_options={"include_usage": True},
         )

@@ -350,7 +350,7 @@ class TestServer:
     def stats(self) -> ServerStats:
         return self._httpd.stats
 
-    def start(self) -> TestServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
