@@ -565,6 +565,32 @@ def test_serve_failing_settings_roll_back(ready):
     assert _restarts(sb) == 3
 
 
+def test_serve_rollback_keeps_the_rotated_key(ready):
+    sb = ready
+    assert sb.run("serve.sh", _serve_env(sb)).returncode == 0
+    res = sb.run(
+        "serve.sh",
+        _serve_env(sb, LLM_VLLM_ARGS=BAD_ARGS, LLM_API_KEY="rotated_2", LLM_API_KEY_VERSION="2"),
+    )
+    assert res.returncode == 1 and "rolled back to previous settings" in res.stderr
+    assert (sb.etc / "vllm.args").read_text() == GOOD_ARGS + "\n"
+    assert (sb.etc / "api-key.env").read_text() == "VLLM_API_KEY=rotated_2\n"
+    assert API_KEY not in "".join(p.read_text() for p in sb.etc.iterdir() if p.is_file())
+
+
+def test_serve_model_path_is_relative_to_model_root(ready):
+    sb = ready
+    (sb.models / "org/deepseek-r1").mkdir(parents=True)
+    res = sb.run("serve.sh", _serve_env(sb, LLM_MODEL_DIR=str(sb.models / "org/deepseek-r1")))
+    assert res.returncode == 0, res.stderr
+    assert "VLLM_MODEL_PATH=/models/org/deepseek-r1\n" in (sb.etc / "vllm.env").read_text()
+
+
+def test_serve_rejects_model_dir_outside_model_root(ready):
+    res = ready.run("serve.sh", _serve_env(ready, LLM_MODEL_DIR="/srv/elsewhere"))
+    assert res.returncode == 1 and "is not under LLM_MODEL_ROOT" in res.stderr
+
+
 def test_serve_health_never_comes_is_bounded_with_log_tail(ready):
     sb = ready
     sb.knob("never_healthy")
@@ -687,7 +713,7 @@ def test_serve_key_never_on_a_command_line_or_in_output(ready):
     for res in runs:
         assert API_KEY not in res.stdout + res.stderr
     assert sb.mode(sb.etc / "api-key.env") == 0o600
-    assert sb.mode(sb.etc / "api-key.env.prev") == 0o600
+    assert not (sb.etc / "api-key.env.prev").exists()  # old keys are not kept
     leftovers = [p for p in sb.state.iterdir() if p.name.startswith("serve.") and p.is_dir()]
     assert leftovers == []  # the header file's dir is removed
 

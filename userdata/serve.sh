@@ -25,6 +25,9 @@ state_dir=${LLM_STATE_DIR:-/var/lib/llm}
 unit=${LLM_UNIT:-llm-vllm.service}
 container=llm-vllm
 files=(vllm.env vllm.args api-key.env)
+# A rollback restores these; api-key.env always keeps the newest key, so that a failed
+# change can never bring back a rotated-out key.
+rollback_files=(vllm.env vllm.args)
 
 log() { printf '%s llm-serve: %s\n' "$(date -u +%FT%TZ)" "$*"; }
 die() {
@@ -94,16 +97,16 @@ render_settings() { # dir
   (
     umask 077
     printf 'VLLM_IMAGE=%q\nVLLM_MODEL_PATH=%q\nLLM_API_KEY_VERSION=%q\n' \
-      "$image" "/models/${model_dir##*/}" "$key_version" >"$dir/vllm.env"
+      "$image" "/models/${model_dir#"$model_root"/}" "$key_version" >"$dir/vllm.env"
     if [ -n "$vllm_args" ]; then printf '%s\n' "$vllm_args"; fi >"$dir/vllm.args"
     printf 'VLLM_API_KEY=%s\n' "$api_key" >"$dir/api-key.env"
   )
 }
 
-settings_hash() { # dir [suffix]; prints nothing if a file is missing
-  local dir=$1 suffix=${2:-} f
-  for f in "${files[@]}"; do [ -f "$dir/$f$suffix" ] || return 0; done
-  for f in "${files[@]}"; do sha256sum <"$dir/$f$suffix"; done | sha256sum | cut -d' ' -f1
+settings_hash() { # dir; prints nothing if a file is missing
+  local f
+  for f in "${files[@]}"; do [ -f "$1/$f" ] || return 0; done
+  for f in "${files[@]}"; do sha256sum <"$1/$f"; done | sha256sum | cut -d' ' -f1
 }
 
 # /health stays 200 after a worker dies (vllm #16259): readiness also needs a real completion.
@@ -148,12 +151,15 @@ log_tail() {
   docker logs --tail 100 "$container" >&2 || true
 }
 
-install_set() { # suffix of the set to install ("" = the staged new set, ".prev")
+install_new() {
   local f
   # vllm.env last: the unit's ConditionPathExists looks for it.
-  for f in vllm.args api-key.env vllm.env; do
-    if [ -z "$1" ]; then mv -f "$work/$f" "$etc_dir/$f"; else cp -p "$etc_dir/$f$1" "$etc_dir/$f"; fi
-  done
+  for f in vllm.args api-key.env vllm.env; do mv -f "$work/$f" "$etc_dir/$f"; done
+}
+
+restore_prev() {
+  local f
+  for f in vllm.args vllm.env; do cp -p "$etc_dir/$f.prev" "$etc_dir/$f"; done
 }
 
 pull_image
@@ -182,13 +188,13 @@ if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/de
   log "settings unchanged but $unit does not answer; restarting it"
 fi
 
-changed=0 had_prev=0
+changed=0 had_prev=1
 if [ -n "$installed_hash" ] && [ "$installed_hash" != "$new_hash" ]; then
-  for f in "${files[@]}"; do cp -p "$etc_dir/$f" "$etc_dir/$f.prev"; done
+  for f in "${rollback_files[@]}"; do cp -p "$etc_dir/$f" "$etc_dir/$f.prev"; done
 fi
 [ "$installed_hash" = "$new_hash" ] || changed=1
-[ -n "$(settings_hash "$etc_dir" .prev)" ] && had_prev=1
-install_set ""
+for f in "${rollback_files[@]}"; do [ -f "$etc_dir/$f.prev" ] || had_prev=0; done
+install_new
 log "settings $new_hash installed; restarting $unit"
 systemctl restart "$unit"
 
@@ -206,7 +212,7 @@ fi
 if [ "$had_prev" = 0 ]; then
   die "new settings failed; no previous settings to roll back to ($unit keeps the new settings)"
 fi
-install_set .prev
+restore_prev
 log "restored previous settings; restarting $unit" >&2
 systemctl restart "$unit"
 if wait_healthy; then
