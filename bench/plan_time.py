@@ -67,10 +67,12 @@ def main() -> int:
             fm, fmin, fmax = stats(floor)
             pm, pmin, pmax = stats(plan)
             rows.append((stack, fm, fmin, fmax, pm, pmin, pmax, pm / fm))
-    print(f"| stack | import floor median s (min-max) | plan median s (min-max) | plan / floor | runs |")
+    print("| stack | import floor median s (min-max) | plan median s (min-max) | plan / floor | runs |")
     print("|---|---|---|---|---|")
     for stack, fm, fmin, fmax, pm, pmin, pmax, ratio in rows:
-        print(f"| {stack} | {fm:.2f} ({fmin:.2f}-{fmax:.2f}) | {pm:.2f} ({pmin:.2f}-{pmax:.2f}) | {ratio:.2f} | {args.runs} |")
+        print(
+            f"| {stack} | {fm:.2f} ({fmin:.2f}-{fmax:.2f}) | {pm:.2f} ({pmin:.2f}-{pmax:.2f}) | {ratio:.2f} | {args.runs} |"
+        )
     return 0
 
 

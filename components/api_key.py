@@ -10,7 +10,6 @@ command so that a rotation re-runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -21,15 +20,15 @@ import pulumi_random as random
 class ApiKeyArgs:
     prefix: str
     version: int
-    value: Optional[pulumi.Output[str]] = None  # user-given (secret); generated when None
-    tags: Optional[dict[str, str]] = None
+    value: pulumi.Output[str] | None = None  # user-given (secret); generated when None
+    tags: dict[str, str] | None = None
 
 
 class ApiKey(pulumi.ComponentResource):
     value: pulumi.Output[str]
     parameter_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ApiKeyArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ApiKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:access:ApiKey", name, None, opts)
         if args.value is None:
             # [A-Za-z0-9_-] only: it passes through Cloud Assistant parameters and shell quoting.

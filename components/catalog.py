@@ -14,7 +14,6 @@ Figures and where they come from:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 GIB = 1024**3
 GB = 1000**3
@@ -32,8 +31,8 @@ class ModelSpec:
     max_model_len: int  # the model's own limit (max_position_embeddings)
     default_max_model_len: int  # what we serve by default
     served_model_name: str
-    reasoning_parser: Optional[str]
-    shards: Optional[int] = None  # count of *.safetensors files, when known exactly
+    reasoning_parser: str | None
+    shards: int | None = None  # count of *.safetensors files, when known exactly
     exact_bytes: bool = False  # weight_bytes is the published total, not a computation
 
 
@@ -107,7 +106,7 @@ class InstanceSpec:
     gpu_model: str
     erdma: bool = False
     uefi: bool = False  # needs a UEFI image (ebmgn8*)
-    disk_bandwidth_mbps: Optional[int] = None  # cloud-disk bandwidth cap, MB/s, where known
+    disk_bandwidth_mbps: int | None = None  # cloud-disk bandwidth cap, MB/s, where known
     verified: bool = False  # name and figures checked against a primary source
 
 
@@ -164,9 +163,7 @@ def memory_available(inst: InstanceSpec, gpus_used: int, utilization: float, nod
     return int(inst.gpu_memory_gib * GIB * gpus_used * nodes * utilization)
 
 
-def fits(
-    model: ModelSpec, inst: InstanceSpec, max_model_len: int, utilization: float, tp: int, nodes: int = 1
-) -> bool:
+def fits(model: ModelSpec, inst: InstanceSpec, max_model_len: int, utilization: float, tp: int, nodes: int = 1) -> bool:
     return memory_needed(model, max_model_len, tp * nodes) <= memory_available(inst, tp, utilization, nodes)
 
 

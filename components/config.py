@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -31,7 +31,7 @@ def raw_namespace() -> dict[str, Any]:
     return out
 
 
-def load() -> tuple[Resolved, Optional[pulumi.Output[str]]]:
+def load() -> tuple[Resolved, pulumi.Output[str] | None]:
     """Resolved settings and the API key (a secret Output, or None to generate one)."""
     cfg = pulumi.Config(NAMESPACE)
     raw = raw_namespace()

@@ -3,7 +3,7 @@ through the components; computes nothing that `settings`/`host_env` do not alrea
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -20,7 +20,7 @@ from components.settings import Resolved
 from components.vllm_args import PORT
 
 
-def build_ecs(r: Resolved, api_key: Optional[pulumi.Output[str]]) -> dict[str, Any]:
+def build_ecs(r: Resolved, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
     s = r.settings
     prefix = naming.physical_prefix()
     tags = naming.merge_tags(s.tags)
@@ -79,7 +79,7 @@ def build_ecs(r: Resolved, api_key: Optional[pulumi.Output[str]]) -> dict[str, A
         opts,
     )  # fmt: skip
 
-    public_ip: Optional[pulumi.Output[str]] = None
+    public_ip: pulumi.Output[str] | None = None
     if r.public:
         public = PublicAccess(
             "public-access",
@@ -99,7 +99,7 @@ def build_ecs(r: Resolved, api_key: Optional[pulumi.Output[str]]) -> dict[str, A
 
 
 def endpoint_outputs(
-    r: Resolved, private_ip: pulumi.Output[str], public_ip: Optional[pulumi.Output[str]]
+    r: Resolved, private_ip: pulumi.Output[str], public_ip: pulumi.Output[str] | None
 ) -> dict[str, Any]:
     model = r.served_model_name
     private = private_ip.apply(lambda ip: f"http://{ip}:{PORT}/v1")

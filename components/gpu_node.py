@@ -9,8 +9,8 @@ throttled by a default `cloud_efficiency` disk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -31,19 +31,19 @@ class GpuNodeArgs:
     role_name: pulumi.Input[str]
     disk_size_gib: int
     disk_category: str
-    disk_performance_level: Optional[str]
-    disk_bursting: Optional[bool]
+    disk_performance_level: str | None
+    disk_bursting: bool | None
     charge_type: str
-    period: Optional[int]
+    period: int | None
     spot: bool
     uefi: bool
     tags: dict[str, str]
     # Renders user-data from the model disk's ID (the bootstrap finds the disk by its serial).
     user_data: Callable[[str], str]
-    image_id: Optional[str] = None
-    key_pair_name: Optional[str] = None
+    image_id: str | None = None
+    key_pair_name: str | None = None
     erdma: bool = False
-    deployment_set_id: Optional[pulumi.Input[str]] = None
+    deployment_set_id: pulumi.Input[str] | None = None
 
 
 def model_disk_device(disk_id: str) -> str:
@@ -56,16 +56,14 @@ class GpuNode(pulumi.ComponentResource):
     private_ip: pulumi.Output[str]
     image_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: GpuNodeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:compute:GpuNode", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         if args.image_id:
             image_id: pulumi.Output[str] = pulumi.Output.from_input(args.image_id)
         else:
-            lookup = (
-                {"name_regex": ALINUX3_UEFI_REGEX} if args.uefi else {"image_family": ALINUX3_FAMILY}
-            )
+            lookup = {"name_regex": ALINUX3_UEFI_REGEX} if args.uefi else {"image_family": ALINUX3_FAMILY}
             images = alicloud.ecs.get_images_output(
                 owners="system", most_recent=True, instance_type=args.instance_type,
                 opts=pulumi.InvokeOutputOptions(parent=self), **lookup,

@@ -7,7 +7,7 @@ create timeout is one minute, so the invocation's `custom_timeouts` follow the c
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -29,7 +29,7 @@ def run_on_hosts(
     timeout_s: int,
     instance_ids: Sequence[pulumi.Input[str]],
     enable_parameter: bool = False,
-    depends_on: Optional[Sequence[pulumi.Resource]] = None,
+    depends_on: Sequence[pulumi.Resource] | None = None,
 ) -> alicloud.ecs.EcsInvocation:
     command = alicloud.ecs.Command(
         f"{name}-command",

@@ -117,5 +117,3 @@ def serve_timeout_s(r: Resolved) -> int:
 
 def sync_timeout_s(r: Resolved) -> int:
     return 3600 + r.download_timeout_s
-
-

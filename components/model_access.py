@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_alicloud as alicloud
 
 ECS_TRUST = {
-    "Statement": [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs.aliyuncs.com"]}}
-    ],
+    "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs.aliyuncs.com"]}}],
     "Version": "1",
 }
 
@@ -44,7 +41,7 @@ class ModelAccessArgs:
 class ModelAccess(pulumi.ComponentResource):
     role_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ModelAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ModelAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:access:ModelAccess", name, None, opts)
         # Fixed physical names collide on replacement: delete the old one first.
         child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)

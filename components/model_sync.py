@@ -5,8 +5,8 @@ Keyed on the model source and revision only: a serving change never re-downloads
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 
@@ -25,7 +25,7 @@ class ModelSyncArgs:
 
 
 class ModelSync(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ModelSyncArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ModelSyncArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:host:ModelSync", name, None, opts)
         r = args.resolved
         script = scripts.script_text("model-sync.sh")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -21,8 +20,8 @@ class NetworkArgs:
     public_cidrs: list[str]  # may reach port 8000 from the internet (empty: private only)
     ssh_cidrs: list[str]  # may reach port 22 (empty: closed)
     tags: dict[str, str]
-    existing_vpc_id: Optional[str] = None
-    existing_vswitch_id: Optional[str] = None
+    existing_vpc_id: str | None = None
+    existing_vswitch_id: str | None = None
     nat_bandwidth_mbps: int = 100
     extra_ingress: list[tuple[str, str]] = field(default_factory=list)  # (port range, cidr)
 
@@ -32,7 +31,7 @@ class Network(pulumi.ComponentResource):
     vswitch_id: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         p = args.prefix
@@ -55,7 +54,7 @@ class Network(pulumi.ComponentResource):
             )
             self.vpc_id, self.vswitch_id = vpc.id, vsw.id
 
-        self.nat_gateway_id: Optional[pulumi.Output[str]] = None
+        self.nat_gateway_id: pulumi.Output[str] | None = None
         if args.egress == "nat":
             self._nat(name, args, child)
 

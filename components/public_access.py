@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -21,7 +20,7 @@ class PublicAccessArgs:
 class PublicAccess(pulumi.ComponentResource):
     ip_address: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PublicAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PublicAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:network:PublicAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         eip = alicloud.ecs.EipAddress(
@@ -34,8 +33,6 @@ class PublicAccess(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        alicloud.ecs.EipAssociation(
-            f"{name}-eip-assoc", allocation_id=eip.id, instance_id=args.instance_id, opts=child
-        )
+        alicloud.ecs.EipAssociation(f"{name}-eip-assoc", allocation_id=eip.id, instance_id=args.instance_id, opts=child)
         self.ip_address = eip.ip_address
         self.register_outputs({"ipAddress": self.ip_address})

@@ -6,8 +6,8 @@ host for the model marker; `pulumi up` returns when the model answers a real cha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 
@@ -27,14 +27,12 @@ class ServingArgs:
 
 
 class Serving(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:host:Serving", name, None, opts)
         r = args.resolved
         script = scripts.script_text("serve.sh")
         content = pulumi.Output.from_input(args.api_key_parameter).apply(
-            lambda param: scripts.render_command(
-                script, host_env.serve_env(r, param, args.api_key_version)
-            )
+            lambda param: scripts.render_command(script, host_env.serve_env(r, param, args.api_key_version))
         )
         self.invocation = run_on_hosts(
             name, self, f"{args.prefix}-serve",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -34,28 +35,22 @@ DEFAULT_VLLM_IMAGE = "egs-registry.{region}.cr.aliyuncs.com/egs/vllm:0.8.5-pytor
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 class NetworkSettings(_Model):
     vpc_cidr: str = Field("192.168.0.0/16", description="CIDR of the new VPC")
-    vswitch_cidr: Optional[str] = Field(
-        None, description="CIDR of the new vSwitch (default: the first /24 of the VPC)"
-    )
-    vpc_id: Optional[str] = Field(None, description="use this existing VPC instead of creating one")
-    vswitch_id: Optional[str] = Field(None, description="existing vSwitch (with `vpcId`)")
-    existing_vpc_cidr: Optional[str] = Field(
+    vswitch_cidr: str | None = Field(None, description="CIDR of the new vSwitch (default: the first /24 of the VPC)")
+    vpc_id: str | None = Field(None, description="use this existing VPC instead of creating one")
+    vswitch_id: str | None = Field(None, description="existing vSwitch (with `vpcId`)")
+    existing_vpc_cidr: str | None = Field(
         None, description="CIDR of the existing VPC (with `vpcId`), for the port 8000 rule"
     )
-    egress: Literal["nat", "none"] = Field(
-        "nat", description="`nat`: NAT gateway + SNAT; `none`: only in-VPC sources"
-    )
+    egress: Literal["nat", "none"] = Field("nat", description="`nat`: NAT gateway + SNAT; `none`: only in-VPC sources")
 
     @field_validator("vpc_cidr", "vswitch_cidr", "existing_vpc_cidr")
     @classmethod
-    def _cidr(cls, v: Optional[str]) -> Optional[str]:
+    def _cidr(cls, v: str | None) -> str | None:
         if v is None:
             return v
         try:
@@ -67,7 +62,7 @@ class NetworkSettings(_Model):
         return v
 
     @model_validator(mode="after")
-    def _existing(self) -> "NetworkSettings":
+    def _existing(self) -> NetworkSettings:
         if bool(self.vpc_id) != bool(self.vswitch_id):
             raise ValueError("`vpcId` and `vswitchId` go together")
         if self.vpc_id and not self.existing_vpc_cidr:
@@ -78,7 +73,7 @@ class NetworkSettings(_Model):
 class ModelSourceSettings(_Model):
     uri: str = Field(description="`oss://bucket/prefix/` holding the model files")
     revision: str = Field("", description="revision label; a new one downloads into a new directory")
-    region: Optional[str] = Field(None, description="the bucket's region (default: `llm:region`)")
+    region: str | None = Field(None, description="the bucket's region (default: `llm:region`)")
 
     @field_validator("uri")
     @classmethod
@@ -116,28 +111,26 @@ class CustomModelSettings(_Model):
     kv_bytes_per_token: int = Field(gt=0, description="KV cache bytes per token, all layers")
     max_model_len: int = Field(gt=0, description="the model's own limit")
     served_model_name: str = Field(description="the `model` clients send")
-    reasoning_parser: Optional[str] = Field(None, description="vLLM reasoning parser, if any")
-    shards: Optional[int] = Field(None, gt=0, description="count of *.safetensors files (checked)")
+    reasoning_parser: str | None = Field(None, description="vLLM reasoning parser, if any")
+    shards: int | None = Field(None, gt=0, description="count of *.safetensors files (checked)")
 
 
 class BillingSettings(_Model):
     charge_type: Literal["PostPaid", "PrePaid"] = Field("PostPaid", description="instance billing")
-    period: Optional[int] = Field(None, description="PrePaid months: 1-9, 12, 24, 36, 48, 60")
+    period: int | None = Field(None, description="PrePaid months: 1-9, 12, 24, 36, 48, 60")
     spot: bool = Field(False, description="spot instance (PostPaid only)")
 
 
 class VllmSettings(_Model):
-    image: Optional[str] = Field(None, description="vLLM image, pinned (default: EGS vLLM 0.8.5 in-region)")
-    served_model_name: Optional[str] = Field(None, description="default: the catalog's name")
-    max_model_len: Optional[int] = Field(None, gt=0, description="default: the catalog's default")
+    image: str | None = Field(None, description="vLLM image, pinned (default: EGS vLLM 0.8.5 in-region)")
+    served_model_name: str | None = Field(None, description="default: the catalog's name")
+    max_model_len: int | None = Field(None, gt=0, description="default: the catalog's default")
     gpu_memory_utilization: float = Field(0.9, description="share of GPU memory vLLM may use, (0, 1]")
-    tensor_parallel_size: Optional[int] = Field(
+    tensor_parallel_size: int | None = Field(
         None, gt=0, description="default: the largest divisor of the attention heads <= GPUs"
     )
     enable_chunked_prefill: bool = Field(True, description="`--enable-chunked-prefill`")
-    reasoning_parser: Optional[str] = Field(
-        None, description="default: the catalog's parser; `none` turns it off"
-    )
+    reasoning_parser: str | None = Field(None, description="default: the catalog's parser; `none` turns it off")
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` arguments")
     startup_timeout_s: int = Field(3600, gt=0, description="model load + first answer bound")
 
@@ -150,7 +143,7 @@ class VllmSettings(_Model):
 
     @field_validator("image")
     @classmethod
-    def _image(cls, v: Optional[str]) -> Optional[str]:
+    def _image(cls, v: str | None) -> str | None:
         if v is None:
             return v
         if "@sha256:" not in v and (":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest")):
@@ -176,17 +169,15 @@ class PublicAccessSettings(_Model):
 
 class SshSettings(_Model):
     allowed_cidrs: list[str] = Field(default_factory=list, description="SSH is closed when empty")
-    key_pair_name: Optional[str] = Field(None, description="existing ECS key pair")
+    key_pair_name: str | None = Field(None, description="existing ECS key pair")
 
 
 class ModelDiskSettings(_Model):
-    size_gib: Optional[int] = Field(None, ge=20, le=32768, description="default: from the model size")
+    size_gib: int | None = Field(None, ge=20, le=32768, description="default: from the model size")
     category: Literal["cloud_auto", "cloud_essd"] = Field(
         "cloud_auto", description="cloud_auto bursts to ~4 GB/s; cloud_essd uses `performanceLevel`"
     )
-    performance_level: Literal["PL0", "PL1", "PL2", "PL3"] = Field(
-        "PL1", description="for cloud_essd only"
-    )
+    performance_level: Literal["PL0", "PL1", "PL2", "PL3"] = Field("PL1", description="for cloud_essd only")
     bursting_enabled: bool = Field(True, description="for cloud_auto only")
 
 
@@ -195,18 +186,20 @@ class Settings(_Model):
     region: str = Field(description="Alibaba Cloud region, e.g. cn-hangzhou")
     zone_id: str = Field(description="zone of the GPU instance, e.g. cn-hangzhou-i")
     network: NetworkSettings = Field(default_factory=NetworkSettings, description="VPC and egress")  # type: ignore[arg-type]
-    model: Optional[str] = Field(None, description="catalog key (see README)")
-    custom_model: Optional[CustomModelSettings] = Field(None, description="a model outside the catalog")
+    model: str | None = Field(None, description="catalog key (see README)")
+    custom_model: CustomModelSettings | None = Field(None, description="a model outside the catalog")
     model_source: ModelSourceSettings = Field(description="where the weights are (string or object)")
     instance_type: str = Field(description="GPU ECS instance type")
-    image_id: Optional[str] = Field(None, description="OS image (default: latest Alibaba Cloud Linux 3)")
+    image_id: str | None = Field(None, description="OS image (default: latest Alibaba Cloud Linux 3)")
     billing: BillingSettings = Field(default_factory=BillingSettings, description="how the instance is paid")  # type: ignore[arg-type]
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
     api_key_version: int = Field(1, ge=1, description="bump to rotate the API key")
-    public_access: PublicAccessSettings = Field(default_factory=PublicAccessSettings, description="optional public endpoint")  # type: ignore[arg-type]
+    public_access: PublicAccessSettings = Field(
+        default_factory=PublicAccessSettings, description="optional public endpoint"
+    )  # type: ignore[arg-type]
     ssh: SshSettings = Field(default_factory=SshSettings, description="closed by default")  # type: ignore[arg-type]
     model_disk: ModelDiskSettings = Field(default_factory=ModelDiskSettings, description="disk holding the weights")  # type: ignore[arg-type]
-    download_timeout_s: Optional[int] = Field(
+    download_timeout_s: int | None = Field(
         None, gt=0, description="model download bound (default: from size at 100 MB/s, x2)"
     )
     tags: dict[str, str] = Field(default_factory=dict, description="added to every resource that takes tags")
@@ -260,7 +253,7 @@ def _camel_path(loc: tuple) -> str:
     return ".".join(to_camel(p) if isinstance(p, str) else str(p) for p in loc)
 
 
-def _allowed_for(model: type[BaseModel], loc: tuple) -> Optional[str]:
+def _allowed_for(model: type[BaseModel], loc: tuple) -> str | None:
     """Names the allowed keys of the block an unknown key was found in."""
     cls: Any = model
     for part in loc[:-1]:
@@ -297,7 +290,7 @@ def _problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
-def parse_raw(raw: Mapping[str, Any]) -> tuple[Optional[Settings], list[Problem]]:
+def parse_raw(raw: Mapping[str, Any]) -> tuple[Settings | None, list[Problem]]:
     """Structural parse of the `llm:` keys (namespace stripped, values already JSON-decoded).
 
     On errors, the offending top-level keys are dropped and the rest parsed again, so that the
@@ -336,7 +329,7 @@ class Resolved:
     tensor_parallel_derived: bool
     max_model_len: int
     served_model_name: str
-    reasoning_parser: Optional[str]
+    reasoning_parser: str | None
     vllm_image: str
     disk_size_gib: int
     download_timeout_s: int
@@ -348,7 +341,7 @@ class Resolved:
         return self.settings.public_access.enabled
 
 
-def _model_spec(s: Settings, problems: list[Problem]) -> Optional[catalog.ModelSpec]:
+def _model_spec(s: Settings, problems: list[Problem]) -> catalog.ModelSpec | None:
     if s.custom_model and s.model:
         problems.append(Problem("model", "set either `model` or `customModel`, not both", s.model))
         return None
@@ -370,7 +363,7 @@ def _model_spec(s: Settings, problems: list[Problem]) -> Optional[catalog.ModelS
     return spec
 
 
-def _check_cidrs(s: Settings, vswitch_cidr: Optional[str], problems: list[Problem]) -> None:
+def _check_cidrs(s: Settings, vswitch_cidr: str | None, problems: list[Problem]) -> None:
     net = s.network
     if net.vpc_id:
         return
@@ -378,7 +371,9 @@ def _check_cidrs(s: Settings, vswitch_cidr: Optional[str], problems: list[Proble
     if vswitch_cidr:
         vsw = ipaddress.ip_network(vswitch_cidr)
         if not vsw.subnet_of(vpc):  # type: ignore[arg-type]
-            problems.append(Problem("network.vswitchCidr", "must lie inside `network.vpcCidr`", vswitch_cidr, f"a subnet of {vpc}"))
+            problems.append(
+                Problem("network.vswitchCidr", "must lie inside `network.vpcCidr`", vswitch_cidr, f"a subnet of {vpc}")
+            )
         elif not 16 <= vsw.prefixlen <= 29:
             problems.append(Problem("network.vswitchCidr", "prefix length out of range", vswitch_cidr, "/16 to /29"))
     if not 8 <= vpc.prefixlen <= 24:
@@ -402,14 +397,16 @@ def _check_allowlist(key: str, cidrs: list[str], problems: list[Problem]) -> Non
                 problems.append(Problem(key, "CIDRs overlap", f"{a} and {b}", "disjoint ranges"))
 
 
-def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
+def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
     problems: list[Problem] = []
     if s.mode not in BUILT_MODES:
         problems.append(Problem("mode", "not built yet", s.mode, ", ".join(BUILT_MODES)))
     model = _model_spec(s, problems)
     inst = catalog.INSTANCE_TYPES.get(s.instance_type)
     if inst is None:
-        problems.append(Problem("instanceType", "unknown GPU instance type", s.instance_type, ", ".join(catalog.INSTANCE_TYPES)))
+        problems.append(
+            Problem("instanceType", "unknown GPU instance type", s.instance_type, ", ".join(catalog.INSTANCE_TYPES))
+        )
 
     v = s.vllm
     # Network
@@ -419,7 +416,14 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     _check_cidrs(s, vswitch_cidr, problems)
     pa = s.public_access
     if pa.enabled and not pa.allowed_cidrs:
-        problems.append(Problem("publicAccess.allowedCidrs", "required when public access is enabled", [], "a list of CIDRs, e.g. [203.0.113.0/24]"))
+        problems.append(
+            Problem(
+                "publicAccess.allowedCidrs",
+                "required when public access is enabled",
+                [],
+                "a list of CIDRs, e.g. [203.0.113.0/24]",
+            )
+        )
     _check_allowlist("publicAccess.allowedCidrs", pa.allowed_cidrs, problems)
     _check_allowlist("ssh.allowedCidrs", s.ssh.allowed_cidrs, problems)
 
@@ -427,7 +431,14 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     b = s.billing
     if b.charge_type == "PrePaid":
         if b.period not in PREPAID_PERIODS:
-            problems.append(Problem("billing.period", "PrePaid needs a valid period in months", b.period, ", ".join(map(str, PREPAID_PERIODS))))
+            problems.append(
+                Problem(
+                    "billing.period",
+                    "PrePaid needs a valid period in months",
+                    b.period,
+                    ", ".join(map(str, PREPAID_PERIODS)),
+                )
+            )
         if b.spot:
             problems.append(Problem("billing.spot", "spot instances are PostPaid only", True, "false with PrePaid"))
     elif b.period is not None:
@@ -436,11 +447,25 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     # Model source region
     src_region = s.model_source.region or s.region
     if src_region != s.region:
-        problems.append(Problem("modelSource.region", "the bucket must be in the stack's region (internal endpoint, no cross-region traffic)", src_region, s.region))
+        problems.append(
+            Problem(
+                "modelSource.region",
+                "the bucket must be in the stack's region (internal endpoint, no cross-region traffic)",
+                src_region,
+                s.region,
+            )
+        )
 
     image = (v.image or DEFAULT_VLLM_IMAGE).format(region=s.region)
     if s.network.egress == "none" and not IN_VPC_REGISTRY.match(image):
-        problems.append(Problem("vllm.image", "with `network.egress: none` the image must come from an in-VPC registry", image, "a `*-vpc.<region>.*aliyuncs.com/` registry"))
+        problems.append(
+            Problem(
+                "vllm.image",
+                "with `network.egress: none` the image must come from an in-VPC registry",
+                image,
+                "a `*-vpc.<region>.*aliyuncs.com/` registry",
+            )
+        )
 
     if model is None or inst is None:
         return None, problems
@@ -448,7 +473,9 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     # Length
     max_len = v.max_model_len or min(model.default_max_model_len, model.max_model_len)
     if v.max_model_len and v.max_model_len > model.max_model_len:
-        problems.append(Problem("vllm.maxModelLen", "above the model's limit", v.max_model_len, f"1..{model.max_model_len}"))
+        problems.append(
+            Problem("vllm.maxModelLen", "above the model's limit", v.max_model_len, f"1..{model.max_model_len}")
+        )
 
     # Parallelism
     divisors = catalog.attention_head_divisors(model.attention_heads, inst.gpus)
@@ -456,7 +483,14 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     if v.tensor_parallel_size:
         if model.attention_heads % tp or tp > inst.gpus:
             tp = 0
-            problems.append(Problem("vllm.tensorParallelSize", f"must divide the model's {model.attention_heads} attention heads and not exceed the {inst.gpus} GPUs of {inst.name}", tp, ", ".join(map(str, divisors))))
+            problems.append(
+                Problem(
+                    "vllm.tensorParallelSize",
+                    f"must divide the model's {model.attention_heads} attention heads and not exceed the {inst.gpus} GPUs of {inst.name}",
+                    tp,
+                    ", ".join(map(str, divisors)),
+                )
+            )
 
     # Sizing
     length_ok = not (v.max_model_len and v.max_model_len > model.max_model_len)
@@ -477,7 +511,14 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
 
     disk = s.model_disk.size_gib or catalog.disk_size_gib(model)
     if disk * catalog.GIB < model.weight_bytes * 1.05:
-        problems.append(Problem("modelDisk.sizeGib", "too small for the weights", disk, f">= {int(model.weight_bytes * 1.05 / catalog.GIB) + 1}"))
+        problems.append(
+            Problem(
+                "modelDisk.sizeGib",
+                "too small for the weights",
+                disk,
+                f">= {int(model.weight_bytes * 1.05 / catalog.GIB) + 1}",
+            )
+        )
     # Download bound: at a conservative 100 MB/s, twice over, plus 30 minutes; at least 1 hour.
     timeout = s.download_timeout_s or max(3600, int(model.weight_bytes / (100 * 1000**2) * 2) + 1800)
 
@@ -492,7 +533,7 @@ def cross_checks(s: Settings) -> tuple[Optional[Resolved], list[Problem]]:
     ), []  # fmt: skip
 
 
-def check_api_key(value: Optional[str]) -> list[Problem]:
+def check_api_key(value: str | None) -> list[Problem]:
     """The key travels through Cloud Assistant parameters and shell quoting: keep it simple."""
     if value is None:
         return []
@@ -502,7 +543,7 @@ def check_api_key(value: Optional[str]) -> list[Problem]:
     return []
 
 
-def resolve(raw: Mapping[str, Any], api_key: Optional[str] = None) -> Resolved:
+def resolve(raw: Mapping[str, Any], api_key: str | None = None) -> Resolved:
     """Parse and check everything; raise ConfigError listing every problem."""
     s, problems = parse_raw(raw)
     resolved = None

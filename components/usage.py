@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 
-SEED_PROMPT = (
-    "给闺女写一份来自未来2035的信，同时告诉她要好好学习科技，做科技的主人，推动科技，经济发展；她现在是3年级"
-)
+SEED_PROMPT = "给闺女写一份来自未来2035的信，同时告诉她要好好学习科技，做科技的主人，推动科技，经济发展；她现在是3年级"
 
 
 def request_body(model: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from components.settings import Resolved
 
@@ -13,7 +12,7 @@ PORT = 8000
 _ENABLE_REASONING_BEFORE = (0, 9)
 
 
-def image_vllm_version(image: str) -> Optional[tuple[int, int]]:
+def image_vllm_version(image: str) -> tuple[int, int] | None:
     """vLLM version from an image tag like `0.8.5-pytorch2.6-...` or `v0.9.1`; None if unknown."""
     tag = image.rsplit("/", 1)[-1].partition(":")[2]
     m = re.match(r"v?(\d+)\.(\d+)(?:\.\d+)?", tag)

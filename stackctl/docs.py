@@ -66,7 +66,9 @@ def table() -> str:
     for key, typ, default, desc in rows():
         lines.append(f"| `{key}` | {typ} | {default} | {desc.replace('|', '/')} |")
     for key, desc in SECRET_KEYS.items():
-        lines.append(f"| `llm:{key}` | secret string | generated | {desc}; set with `pulumi config set --secret llm:{key}` |")
+        lines.append(
+            f"| `llm:{key}` | secret string | generated | {desc}; set with `pulumi config set --secret llm:{key}` |"
+        )
     return "\n".join(lines) + "\n"
 
 

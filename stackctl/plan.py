@@ -21,7 +21,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -124,13 +124,12 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
     return state
 
 
-def run_program(
-    stack: str, config_file: Optional[Path] = None, project_dir: Path = PROJECT_DIR
-) -> PlanResult:
+def run_program(stack: str, config_file: Path | None = None, project_dir: Path = PROJECT_DIR) -> PlanResult:
     """Run `__main__.py` under mocks; raise PlanConfigError with the settings' lines on bad config."""
     import pulumi
     from pulumi.runtime import mocks as pmocks
-    from pulumi.runtime import rpc, settings as psettings
+    from pulumi.runtime import rpc
+    from pulumi.runtime import settings as psettings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await

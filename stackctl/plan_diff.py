@@ -149,9 +149,16 @@ def markdown(d: dict[str, Any]) -> str:
             lines += [f"- `{r['name']}` ({r['type']})" for r in d[key]]
             lines.append("")
     if d["changed"]:
-        lines += [f"**Changed** ({len(d['changed'])})", "", "| resource | property | effect | old | new |", "|---|---|---|---|---|"]
+        lines += [
+            f"**Changed** ({len(d['changed'])})",
+            "",
+            "| resource | property | effect | old | new |",
+            "|---|---|---|---|---|",
+        ]
         for r in d["changed"]:
             for c in r["changes"]:
-                lines.append(f"| `{r['name']}` | {c['property']} | {c['effect']} | {_short(c['old'])} | {_short(c['new'])} |")
+                lines.append(
+                    f"| `{r['name']}` | {c['property']} | {c['effect']} | {_short(c['old'])} | {_short(c['new'])} |"
+                )
         lines.append("")
     return "\n".join(lines)

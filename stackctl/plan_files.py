@@ -57,12 +57,18 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
                      f" (bursting {i.get('burstingEnabled', '-')}, level {i.get('performanceLevel', '-')})")  # fmt: skip
     for k in ("servedModelName", "tensorParallelSize", "modelDir"):
         if k in outputs:
-            note = " (derived: largest divisor of the attention heads that fits the GPUs)" if k == "tensorParallelSize" else ""
+            note = (
+                " (derived: largest divisor of the attention heads that fits the GPUs)"
+                if k == "tensorParallelSize"
+                else ""
+            )
             lines.append(f"- {k}: `{outputs[k]}`{note}")
     for cmd in _find(resources, "alicloud:ecs/command:Command"):
         i = cmd["inputs"]
         script = _decode(i.get("commandContent", ""))
-        image = next((ln.split("=", 1)[1] for ln in script.splitlines() if ln.startswith("export LLM_VLLM_IMAGE=")), None)
+        image = next(
+            (ln.split("=", 1)[1] for ln in script.splitlines() if ln.startswith("export LLM_VLLM_IMAGE=")), None
+        )
         extra = f", image {image}" if image else ""
         lines.append(f"- command `{i.get('name')}`: timeout {i.get('timeout')} s{extra}")
     for inv in _find(resources, "alicloud:ecs/ecsInvocation:EcsInvocation"):

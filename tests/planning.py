@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -37,7 +37,7 @@ def write_stack(tmp: Path, config: dict[str, Any], name: str = "test") -> Path:
     return path
 
 
-def run(tmp: Path, config: Optional[dict[str, Any]] = None, stack: str = "dev") -> plan.PlanResult:
+def run(tmp: Path, config: dict[str, Any] | None = None, stack: str = "dev") -> plan.PlanResult:
     cfg_file = write_stack(tmp, config) if config is not None else None
     return plan.run_program(stack, cfg_file)
 

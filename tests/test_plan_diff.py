@@ -63,7 +63,9 @@ def test_other_model_never_touches_instance_disk_or_user_data(tmp_path, base):
 
 
 def test_user_data_change_is_flagged_as_a_reboot():
-    old = [{"urn": "u", "name": "n", "type": "alicloud:ecs/instance:Instance", "inputs": {"userData": "a"}, "options": {}}]
+    old = [
+        {"urn": "u", "name": "n", "type": "alicloud:ecs/instance:Instance", "inputs": {"userData": "a"}, "options": {}}
+    ]
     new = [{**old[0], "inputs": {"userData": "b", "tags": {"x": "1"}}}]
     d = plan_diff.diff_resources(old, new)
     effects = {c["property"]: c["effect"] for c in d["changed"][0]["changes"]}

@@ -115,7 +115,10 @@ def test_role_reads_only_the_model_prefix(dev):
     assert res["model-access-role"]["options"]["deleteBeforeReplace"] is True
     attach = res["model-access-attach"]["inputs"]
     assert (attach["policyType"], attach["roleName"]) == ("Custom", "llm-dev-model-reader")
-    assert res["node-role-attach"]["inputs"] == {"instanceId": "node-instance-id", "ramRoleName": "llm-dev-model-reader"}
+    assert res["node-role-attach"]["inputs"] == {
+        "instanceId": "node-instance-id",
+        "ramRoleName": "llm-dev-model-reader",
+    }
 
 
 def test_instance_disk_and_image(dev):
@@ -211,7 +214,7 @@ def test_outputs_tell_how_to_call_it(dev):
     assert out["apiKey"] == "[secret]"
     assert out["privateEndpoint"] == "http://192.168.0.10:8000/v1"
     assert out["servedModelName"] == "DeepSeek-R1-Distill-Qwen-7B"
-    assert 'Bearer ${API_KEY}' in out["curlCommand"] and '"max_tokens": 1024' in out["curlCommand"]
+    assert "Bearer ${API_KEY}" in out["curlCommand"] and '"max_tokens": 1024' in out["curlCommand"]
     assert 'os.environ["API_KEY"]' in out["openaiPython"]
     assert out["chatboxSettings"]["apiHost"] == "http://192.168.0.10:8000"
     assert out["chatboxSettings"]["apiPath"] == "/v1/chat/completions"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from components import catalog
 from components.settings import ConfigError, Settings, resolve
@@ -42,11 +44,19 @@ def test_dev_stack_resolves():
         ({"model": "gpt-5"}, "llm:model", "unknown model"),
         ({"model": "deepseek-r1"}, "llm:instanceType", "needs"),
         ({"vllm": {"tensorParallelSize": 2}}, "llm:vllm.tensorParallelSize", "must divide"),
-        ({"instanceType": "ecs.gn7i-4x.8xlarge", "vllm": {"tensorParallelSize": 3}}, "llm:vllm.tensorParallelSize", "attention heads"),
+        (
+            {"instanceType": "ecs.gn7i-4x.8xlarge", "vllm": {"tensorParallelSize": 3}},
+            "llm:vllm.tensorParallelSize",
+            "attention heads",
+        ),
         ({"network": {"vpcCidr": "10.0.0.0/33"}}, "llm:network.vpcCidr", "not a valid"),
         ({"network": {"vpcCidr": "10.0.0.0/16", "vswitchCidr": "192.168.1.0/24"}}, "llm:network.vswitchCidr", "inside"),
         ({"publicAccess": {"enabled": True}}, "llm:publicAccess.allowedCidrs", "required"),
-        ({"publicAccess": {"enabled": True, "allowedCidrs": ["203.0.113.0/24", "203.0.113.128/25"]}}, "llm:publicAccess.allowedCidrs", "overlap"),
+        (
+            {"publicAccess": {"enabled": True, "allowedCidrs": ["203.0.113.0/24", "203.0.113.128/25"]}},
+            "llm:publicAccess.allowedCidrs",
+            "overlap",
+        ),
         ({"ssh": {"allowedCidrs": ["0.0.0.0/0"]}}, "llm:ssh.allowedCidrs[0]", "whole internet"),
         ({"modelSource": "s3://bucket/x/"}, "llm:modelSource.uri", "oss://"),
         ({"modelSource": "oss://bucket/no-trailing-slash"}, "llm:modelSource.uri", "oss://"),
@@ -60,7 +70,11 @@ def test_dev_stack_resolves():
         ({"vllm": {"extraArgs": ["--api-key=abc"]}}, "llm:vllm.extraArgs", "managed by the stack"),
         ({"mode": "ecs-cluster"}, "llm:mode", "not built yet"),
         ({"mode": "k8s"}, "llm:mode", "not an allowed value"),
-        ({"modelSource": {"uri": "oss://my-llm-weights/x/", "region": "cn-beijing"}}, "llm:modelSource.region", "region"),
+        (
+            {"modelSource": {"uri": "oss://my-llm-weights/x/", "region": "cn-beijing"}},
+            "llm:modelSource.region",
+            "region",
+        ),
         ({"apiKey": "has spaces and is long enough"}, "llm:apiKey", "A-Z a-z 0-9"),
     ],
 )
@@ -139,6 +153,9 @@ def test_pulumi_yaml_declares_model_keys_with_matching_defaults():
         key = full.removeprefix("llm:")
         assert key in fields, f"{full} is declared in Pulumi.yaml but not in the settings model"
         f = fields[key]
-        assert kinds[decl["type"]] in (getattr(f.annotation, "__args__", None) or (f.annotation,)) or decl["type"] == "string"
+        assert (
+            kinds[decl["type"]] in (getattr(f.annotation, "__args__", None) or (f.annotation,))
+            or decl["type"] == "string"
+        )
         if "default" in decl:
             assert decl["default"] == f.default, full
