@@ -681,6 +681,16 @@ def test_sync_failure_writes_failed_marker_and_success_clears_it(synced):
     assert not failed.exists()
 
 
+def test_sync_unexpected_error_also_writes_failed_marker(synced):
+    sb = synced
+    env = _sync_env(sb)
+    sb.models.mkdir(parents=True, exist_ok=True)
+    Path(env["LLM_MODEL_DIR"]).write_text("a file where the model dir should go")
+    res = sb.run("model-sync.sh", env)
+    assert res.returncode == 1
+    assert "unexpected failure" in Path(env["LLM_MODEL_MARKER"] + ".failed").read_text()
+
+
 def test_serve_lock_keeps_runs_apart(ready):
     sb = ready
     holder = subprocess.Popen(["flock", str(sb.state / "serve.lock"), "sleep", "5"])

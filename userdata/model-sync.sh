@@ -2,7 +2,7 @@
 # Model sync (Cloud Assistant): copy the weights from OSS into a directory of their own with
 # ossutil 2, through the instance RAM role, resumably; check them; then write the model marker
 # that serve.sh waits for. A new model is a new directory: the serving copy is never touched.
-set -euo pipefail
+set -Eeuo pipefail
 
 source_url=${LLM_MODEL_SOURCE:?LLM_MODEL_SOURCE is required (oss://bucket/prefix/)}
 revision=${LLM_MODEL_REVISION:-}
@@ -44,6 +44,7 @@ if [ -e "$marker" ] && [ -d "$model_dir" ]; then
   exit 0
 fi
 rm -f "$marker.failed"
+trap 'die "unexpected failure (exit $?) at line $LINENO"' ERR
 
 wait_bootstrap() {
   local deadline=$((SECONDS + bootstrap_wait_s))
