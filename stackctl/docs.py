@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -24,7 +25,7 @@ START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 def _type_name(ann) -> str:
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
-    if origin is typing.Union:
+    if origin is typing.Union or origin is types.UnionType:
         return " or ".join(_type_name(a) for a in args if a is not type(None))
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
