@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -63,7 +64,9 @@ class GpuNode(pulumi.ComponentResource):
         if args.image_id:
             image_id: pulumi.Output[str] = pulumi.Output.from_input(args.image_id)
         else:
-            lookup = {"name_regex": ALINUX3_UEFI_REGEX} if args.uefi else {"image_family": ALINUX3_FAMILY}
+            lookup: dict[str, Any] = (
+                {"name_regex": ALINUX3_UEFI_REGEX} if args.uefi else {"image_family": ALINUX3_FAMILY}
+            )
             images = alicloud.ecs.get_images_output(
                 owners="system", most_recent=True, instance_type=args.instance_type,
                 opts=pulumi.InvokeOutputOptions(parent=self), **lookup,

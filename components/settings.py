@@ -195,8 +195,9 @@ class Settings(_Model):
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
     api_key_version: int = Field(1, ge=1, description="bump to rotate the API key")
     public_access: PublicAccessSettings = Field(
-        default_factory=PublicAccessSettings, description="optional public endpoint"
-    )  # type: ignore[arg-type]
+        default_factory=PublicAccessSettings,  # type: ignore[arg-type]
+        description="optional public endpoint",
+    )
     ssh: SshSettings = Field(default_factory=SshSettings, description="closed by default")  # type: ignore[arg-type]
     model_disk: ModelDiskSettings = Field(default_factory=ModelDiskSettings, description="disk holding the weights")  # type: ignore[arg-type]
     download_timeout_s: int | None = Field(

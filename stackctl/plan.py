@@ -14,6 +14,7 @@ dependencies implied by inputs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import runpy
@@ -187,7 +188,9 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
         return None
 
     mocks = Mocks()
-    # A fresh root stack per run, so that plans can run one after another in one process.
+    # A fresh event loop and root stack per run, so that plans can run one after another in one
+    # process (tests), even after code that closed the current loop (asyncio.run does).
+    asyncio.set_event_loop(asyncio.new_event_loop())
     psettings.ROOT.set(None)
     pmocks.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=Monitor(mocks))
     set_all_config(cfg, secret_keys)
@@ -199,7 +202,11 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
     old_cwd = os.getcwd()
     os.chdir(project_dir)
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+
+        def program() -> None:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+        _sync_await(run_pulumi_func(program))
         root = psettings.get_root_resource()
         for name, value in (root.outputs if root is not None else {}).items():  # type: ignore[attr-defined]
             out = pulumi.Output.from_input(value)
