@@ -219,3 +219,17 @@ def test_outputs_tell_how_to_call_it(dev):
     assert out["chatboxSettings"]["apiHost"] == "http://192.168.0.10:8000"
     assert out["chatboxSettings"]["apiPath"] == "/v1/chat/completions"
     assert out["tensorParallelSize"] == 1
+
+
+def test_existing_vpc_is_used_not_created(tmp_path):
+    cfg = P.with_changes(
+        P.stack_config(),
+        network={"vpcId": "vpc-existing", "vswitchId": "vsw-existing", "existingVpcCidr": "10.10.0.0/16"},
+    )
+    result = P.run(tmp_path, cfg)
+    res = P.by_name(result)
+    assert "network-vpc" not in res and "network-vswitch" not in res
+    assert res["network-sg"]["inputs"]["vpcId"] == "vpc-existing"
+    assert res["node-instance"]["inputs"]["vswitchId"] == "vsw-existing"
+    assert res["network-snat"]["inputs"]["sourceVswitchId"] == "vsw-existing"
+    assert _rules(result) == [("8000/8000", "10.10.0.0/16", "ingress", "tcp")]
