@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.settings import NAMESPACE, SECRET_KEYS, ConfigError, Resolved, resolve
+from components.settings import NAMESPACE, ConfigError, Resolved, resolve
 
 
 def raw_namespace() -> dict[str, Any]:
@@ -31,15 +31,18 @@ def raw_namespace() -> dict[str, Any]:
     return out
 
 
-def load() -> tuple[Resolved, pulumi.Output[str] | None]:
-    """Resolved settings and the API key (a secret Output, or None to generate one)."""
-    cfg = pulumi.Config(NAMESPACE)
+def resolve_engine_config() -> Resolved:
+    """The settings the engine's config resolves to; ConfigError lists every problem."""
     raw = raw_namespace()
     plain_key = raw.get("apiKey")
+    return resolve(raw, api_key=plain_key if isinstance(plain_key, str) else None)
+
+
+def load() -> tuple[Resolved, pulumi.Output[str] | None]:
+    """Resolved settings and the API key (a secret Output, or None to generate one)."""
     try:
-        resolved = resolve(raw, api_key=plain_key if isinstance(plain_key, str) else None)
+        resolved = resolve_engine_config()
     except ConfigError as e:
         # Same lines as `stackctl plan` prints; raised before any resource is declared.
         raise pulumi.RunError("invalid stack configuration:\n" + str(e)) from None
-    api_key = cfg.get_secret("apiKey") if "apiKey" in SECRET_KEYS and plain_key is not None else None
-    return resolved, api_key
+    return resolved, pulumi.Config(NAMESPACE).get_secret("apiKey")

@@ -227,13 +227,11 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
 
 def _check_config_first() -> None:
     """The same check the program makes, so a bad config stops before anything is declared."""
-    from components.config import raw_namespace
-    from components.settings import ConfigError, resolve
+    from components.config import resolve_engine_config
+    from components.settings import ConfigError
 
-    raw = raw_namespace()
-    key = raw.get("apiKey")
     try:
-        resolve(raw, api_key=key if isinstance(key, str) else None)
+        resolve_engine_config()
     except ConfigError as e:
         raise PlanConfigError(str(e)) from None
 

@@ -9,8 +9,6 @@ from typing import Any
 
 import yaml
 
-SECRET_MASK = "[secret]"
-
 
 def _decode(text: str) -> str:
     try:
