@@ -7,6 +7,7 @@ only the serve command.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from components import scripts
@@ -87,7 +88,54 @@ def sync_env(r: Resolved, role_name: str) -> dict[str, str | int]:
     }
 
 
-def serve_env(r: Resolved, api_key_parameter: str, api_key_version: int) -> dict[str, str | int]:
+RAY_PORT = 6379
+RAY_DASHBOARD_PORT = 8265
+RAY_JOIN_WAIT_S = 1800
+RAY_WAIT_S = 1800
+
+
+def ray_env(r: Resolved, head_ip: str) -> dict[str, str | int]:
+    """Ray-level settings only (image, NCCL, head): a change here restarts Ray on every node."""
+    return {
+        **_COMMON,
+        "LLM_RAY_HEAD_IP": head_ip,
+        "LLM_RAY_PORT": RAY_PORT,
+        "LLM_VLLM_IMAGE": r.vllm_image,
+        "LLM_NCCL_ENV": "\n".join(f"{k}={v}" for k, v in sorted((r.nccl_env or {}).items())),
+        "LLM_CLUSTER_NODES": r.nodes,
+        "LLM_RAY_JOIN_WAIT_S": RAY_JOIN_WAIT_S,
+        "LLM_BOOTSTRAP_WAIT_S": 3600,
+        "LLM_PULL_RETRIES": 5,
+        "LLM_PULL_BACKOFF_S": 15,
+        "LLM_POLL_S": 10,
+    }
+
+
+def ray_generation(r: Resolved, head_ip: str) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in ray_env(r, head_ip).items())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ray_timeout_s() -> int:
+    """Bootstrap wait + image pull; Ray itself is started, not waited for."""
+    return 3600 + 1800
+
+
+def serve_env(
+    r: Resolved, api_key_parameter: str, api_key_version: int, node_ips: list[str] | None = None
+) -> dict[str, str | int]:
+    cluster: dict[str, str | int] = {}
+    if r.nodes > 1:
+        assert r.instance is not None and node_ips is not None
+        cluster = {
+            "LLM_CLUSTER_NODES": r.nodes,
+            "LLM_CLUSTER_NODE_IPS": ",".join(node_ips),
+            "LLM_GPUS_PER_NODE": r.instance.gpus,
+            "LLM_RAY_WAIT_S": RAY_WAIT_S,
+            # Ties this run to the Ray settings: when Ray restarts (image, NCCL), serving re-runs
+            # too, so `pulumi up` again ends only when the model answers.
+            "LLM_RAY_GENERATION": ray_generation(r, node_ips[0]),
+        }
     return {
         **_COMMON,
         "LLM_VLLM_IMAGE": r.vllm_image,
@@ -107,12 +155,14 @@ def serve_env(r: Resolved, api_key_parameter: str, api_key_version: int) -> dict
         "LLM_PULL_RETRIES": 5,
         "LLM_PULL_BACKOFF_S": 15,
         "LLM_POLL_S": 10,
+        **cluster,
     }
 
 
 def serve_timeout_s(r: Resolved) -> int:
-    """Serve waits for bootstrap, download and model load in turn (bounded by each)."""
-    return 3600 + r.download_timeout_s + 2 * r.settings.vllm.startup_timeout_s
+    """Serve waits for bootstrap, download, (cluster) Ray nodes and model load in turn (each bounded)."""
+    ray = RAY_WAIT_S if r.nodes > 1 else 0
+    return 3600 + r.download_timeout_s + ray + 2 * r.settings.vllm.startup_timeout_s
 
 
 def sync_timeout_s(r: Resolved) -> int:

@@ -24,6 +24,9 @@ class NetworkArgs:
     existing_vswitch_id: str | None = None
     nat_bandwidth_mbps: int = 100
     extra_ingress: list[tuple[str, str]] = field(default_factory=list)  # (port range, cidr)
+    # Nodes of one cluster reach each other on every port (Ray 6379, dashboard, object manager,
+    # NCCL), through a rule whose source is the group itself: nothing of that reaches outside.
+    intra_group: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -83,6 +86,20 @@ class Network(pulumi.ComponentResource):
                 policy="accept",
                 priority=1,
                 description=f"{p} {rule_name}",
+                opts=child,
+            )
+        if args.intra_group:
+            alicloud.ecs.SecurityGroupRule(
+                f"{name}-intra-group",
+                security_group_id=sg.id,
+                type="ingress",
+                ip_protocol="all",
+                port_range="-1/-1",
+                source_security_group_id=sg.id,
+                nic_type="intranet",
+                policy="accept",
+                priority=1,
+                description=f"{p} cluster nodes to each other (Ray, NCCL)",
                 opts=child,
             )
         self.register_outputs(

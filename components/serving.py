@@ -22,8 +22,9 @@ class ServingArgs:
     resolved: Resolved
     api_key_parameter: pulumi.Input[str]
     api_key_version: int
-    instance_ids: Sequence[pulumi.Input[str]]
+    instance_ids: Sequence[pulumi.Input[str]]  # the master only, in ecs-cluster
     wait_for: Sequence[pulumi.Resource]
+    node_ips: Sequence[pulumi.Input[str]] = ()  # ecs-cluster: every node, master first
 
 
 class Serving(pulumi.ComponentResource):
@@ -31,8 +32,10 @@ class Serving(pulumi.ComponentResource):
         super().__init__("llm:host:Serving", name, None, opts)
         r = args.resolved
         script = scripts.script_text("serve.sh")
-        content = pulumi.Output.from_input(args.api_key_parameter).apply(
-            lambda param: scripts.render_command(script, host_env.serve_env(r, param, args.api_key_version))
+        content = pulumi.Output.all(args.api_key_parameter, *args.node_ips).apply(
+            lambda vals: scripts.render_command(
+                script, host_env.serve_env(r, vals[0], args.api_key_version, list(vals[1:]) or None)
+            )
         )
         self.invocation = run_on_hosts(
             name, self, f"{args.prefix}-serve",

@@ -9,20 +9,33 @@ parallelism) from `cross_checks`. Every problem is reported at once, one line ea
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components import catalog
+from components import acs_settings, catalog
+from components.acs_settings import AcsSettings
+from components.settings_base import NAMESPACE, ConfigError, Problem, _Model
 
-NAMESPACE = "llm"
+__all__ = ["NAMESPACE", "ConfigError", "Problem", "Resolved", "Settings", "resolve"]
+
 MODES = ("ecs-single", "ecs-cluster", "acs")
-BUILT_MODES = ("ecs-single",)
+BUILT_MODES = ("ecs-single", "ecs-cluster")  # "acs" is added when components/acs_shape.py lands
+MAX_NODES = 16
+# NCCL/Gloo over eRDMA between ECS nodes: the seed's values (FACTS.md); override key by key.
+NCCL_DEFAULTS = {
+    "NCCL_IB_DISABLE": "0",
+    "NCCL_NET_GDR_LEVEL": "5",
+    "NCCL_P2P_LEVEL": "5",
+    "NCCL_IB_GID_INDEX": "1",
+    "NCCL_SOCKET_IFNAME": "eth0",
+    "GLOO_SOCKET_IFNAME": "eth0",
+}
+NCCL_KEY = re.compile(r"^(NCCL|GLOO)_[A-Z0-9_]+$")
 PREPAID_PERIODS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60)
 # Registries reachable without internet egress: Alibaba's VPC endpoints.
 IN_VPC_REGISTRY = re.compile(r"^[a-z0-9.-]*-vpc\.[a-z0-9.-]+\.aliyuncs\.com/")
@@ -32,10 +45,6 @@ API_KEY_CHARS = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 # 0.8.2 at every start), pinned. The exact tag is unverified offline: override `llm:vllm.image`
 # with a tag listed in your region's egs-registry. {region} is filled in.
 DEFAULT_VLLM_IMAGE = "egs-registry.{region}.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 class NetworkSettings(_Model):
@@ -126,6 +135,7 @@ class VllmSettings(_Model):
     served_model_name: str | None = Field(None, description="default: the catalog's name")
     max_model_len: int | None = Field(None, gt=0, description="default: the catalog's default")
     gpu_memory_utilization: float = Field(0.9, description="share of GPU memory vLLM may use, (0, 1]")
+    pipeline_parallel_size: int | None = Field(None, gt=0, description="ecs-cluster: default the node count")
     tensor_parallel_size: int | None = Field(
         None, gt=0, description="default: the largest divisor of the attention heads <= GPUs"
     )
@@ -181,6 +191,16 @@ class ModelDiskSettings(_Model):
     bursting_enabled: bool = Field(True, description="for cloud_auto only")
 
 
+class ClusterSettings(_Model):
+    nodes: int = Field(2, ge=2, le=MAX_NODES, description="ecs-cluster: GPU nodes (2-16)")
+    nccl_env: dict[str, str] = Field(
+        default_factory=dict, description="ecs-cluster: NCCL_/GLOO_ variables over the seed's defaults"
+    )
+    allow_single_node_fit: bool = Field(
+        False, description="ecs-cluster: allow a model that would fit on one node (else use ecs-single)"
+    )
+
+
 class Settings(_Model):
     mode: Literal["ecs-single", "ecs-cluster", "acs"] = Field("ecs-single", description="shape")
     region: str = Field(description="Alibaba Cloud region, e.g. cn-hangzhou")
@@ -189,7 +209,7 @@ class Settings(_Model):
     model: str | None = Field(None, description="catalog key (see README)")
     custom_model: CustomModelSettings | None = Field(None, description="a model outside the catalog")
     model_source: ModelSourceSettings = Field(description="where the weights are (string or object)")
-    instance_type: str = Field(description="GPU ECS instance type")
+    instance_type: str | None = Field(None, description="GPU ECS instance type (ecs modes: required)")
     image_id: str | None = Field(None, description="OS image (default: latest Alibaba Cloud Linux 3)")
     billing: BillingSettings = Field(default_factory=BillingSettings, description="how the instance is paid")  # type: ignore[arg-type]
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
@@ -203,6 +223,8 @@ class Settings(_Model):
     download_timeout_s: int | None = Field(
         None, gt=0, description="model download bound (default: from size at 100 MB/s, x2)"
     )
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="ecs-cluster only")  # type: ignore[arg-type]
+    acs: AcsSettings = Field(default_factory=AcsSettings, description="acs only")  # type: ignore[arg-type]
     tags: dict[str, str] = Field(default_factory=dict, description="added to every resource that takes tags")
 
     @field_validator("model_source", mode="before")
@@ -220,34 +242,6 @@ class Settings(_Model):
 
 # Keys read outside the model (secrets).
 SECRET_KEYS = {"apiKey": "API key clients send as a bearer token (generated when unset)"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    what: str
-    got: Any = None
-    allowed: Any = None
-
-    def __str__(self) -> str:
-        extra = []
-        if self.got is not None:
-            extra.append(f"got {_short(self.got)}")
-        if self.allowed is not None:
-            extra.append(f"allowed {self.allowed}")
-        tail = f" ({'; '.join(extra)})" if extra else ""
-        return f"{NAMESPACE}:{self.key}: {self.what}{tail}"
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-def _short(v: Any) -> str:
-    s = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else repr(v)
-    return s if len(s) <= 80 else s[:77] + "..."
 
 
 def _camel_path(loc: tuple) -> str:
@@ -325,7 +319,7 @@ class Resolved:
 
     settings: Settings
     model: catalog.ModelSpec
-    instance: catalog.InstanceSpec
+    instance: catalog.InstanceSpec | None  # None in acs mode
     tensor_parallel: int
     tensor_parallel_derived: bool
     max_model_len: int
@@ -336,6 +330,10 @@ class Resolved:
     download_timeout_s: int
     vpc_cidr: str
     vswitch_cidr: str
+    nodes: int = 1
+    pipeline_parallel: int = 1
+    nccl_env: dict[str, str] | None = None
+    acs: acs_settings.AcsResolved | None = None
 
     @property
     def public(self) -> bool:
@@ -398,19 +396,8 @@ def _check_allowlist(key: str, cidrs: list[str], problems: list[Problem]) -> Non
                 problems.append(Problem(key, "CIDRs overlap", f"{a} and {b}", "disjoint ranges"))
 
 
-def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
-    problems: list[Problem] = []
-    if s.mode not in BUILT_MODES:
-        problems.append(Problem("mode", "not built yet", s.mode, ", ".join(BUILT_MODES)))
-    model = _model_spec(s, problems)
-    inst = catalog.INSTANCE_TYPES.get(s.instance_type)
-    if inst is None:
-        problems.append(
-            Problem("instanceType", "unknown GPU instance type", s.instance_type, ", ".join(catalog.INSTANCE_TYPES))
-        )
-
-    v = s.vllm
-    # Network
+def _check_common(s: Settings, problems: list[Problem]) -> tuple[str, str | None]:
+    """Rules of every mode: network, allowlists, model source, image; returns (image, vSwitch CIDR)."""
     vswitch_cidr = s.network.vswitch_cidr
     if not s.network.vpc_id and vswitch_cidr is None:
         vswitch_cidr = str(next(ipaddress.ip_network(s.network.vpc_cidr).subnets(new_prefix=24)))  # type: ignore[arg-type]
@@ -428,7 +415,31 @@ def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
     _check_allowlist("publicAccess.allowedCidrs", pa.allowed_cidrs, problems)
     _check_allowlist("ssh.allowedCidrs", s.ssh.allowed_cidrs, problems)
 
-    # Billing
+    src_region = s.model_source.region or s.region
+    if src_region != s.region:
+        problems.append(
+            Problem(
+                "modelSource.region",
+                "the bucket must be in the stack's region (internal endpoint, no cross-region traffic)",
+                src_region,
+                s.region,
+            )
+        )
+
+    image = (s.vllm.image or DEFAULT_VLLM_IMAGE).format(region=s.region)
+    if s.network.egress == "none" and not IN_VPC_REGISTRY.match(image):
+        problems.append(
+            Problem(
+                "vllm.image",
+                "with `network.egress: none` the image must come from an in-VPC registry",
+                image,
+                "a `*-vpc.<region>.*aliyuncs.com/` registry",
+            )
+        )
+    return image, vswitch_cidr
+
+
+def _check_billing(s: Settings, problems: list[Problem]) -> None:
     b = s.billing
     if b.charge_type == "PrePaid":
         if b.period not in PREPAID_PERIODS:
@@ -445,66 +456,135 @@ def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
     elif b.period is not None:
         problems.append(Problem("billing.period", "a period applies to PrePaid only", b.period, "unset with PostPaid"))
 
-    # Model source region
-    src_region = s.model_source.region or s.region
-    if src_region != s.region:
+
+def _instance(s: Settings, problems: list[Problem]) -> catalog.InstanceSpec | None:
+    if s.instance_type is None:
+        problems.append(Problem("instanceType", f"required in mode {s.mode}", None, "a GPU ECS instance type"))
+        return None
+    inst = catalog.INSTANCE_TYPES.get(s.instance_type)
+    if inst is None:
+        problems.append(
+            Problem("instanceType", "unknown GPU instance type", s.instance_type, ", ".join(catalog.INSTANCE_TYPES))
+        )
+    return inst
+
+
+def _nccl_env(s: Settings, problems: list[Problem]) -> dict[str, str]:
+    for key in s.cluster.nccl_env:
+        if not NCCL_KEY.match(key):
+            problems.append(Problem(f"cluster.ncclEnv.{key}", "not an NCCL_/GLOO_ variable", key, "NCCL_* or GLOO_*"))
+    return {**NCCL_DEFAULTS, **s.cluster.nccl_env}
+
+
+def _parallelism(
+    s: Settings, model: catalog.ModelSpec, inst: catalog.InstanceSpec, nodes: int, problems: list[Problem]
+) -> tuple[int, int]:
+    """(TP, PP): TP inside a node (divides the heads, <= GPUs per node), PP across nodes."""
+    v = s.vllm
+    divisors = catalog.attention_head_divisors(model.attention_heads, inst.gpus)
+    tp = v.tensor_parallel_size or catalog.default_tensor_parallel(model, inst.gpus)
+    pp = v.pipeline_parallel_size or nodes
+    if v.tensor_parallel_size and (model.attention_heads % tp or tp > inst.gpus):
         problems.append(
             Problem(
-                "modelSource.region",
-                "the bucket must be in the stack's region (internal endpoint, no cross-region traffic)",
-                src_region,
-                s.region,
+                "vllm.tensorParallelSize",
+                f"must divide the model's {model.attention_heads} attention heads and not exceed the {inst.gpus} GPUs of {inst.name}",
+                tp,
+                ", ".join(map(str, divisors)),
             )
         )
-
-    image = (v.image or DEFAULT_VLLM_IMAGE).format(region=s.region)
-    if s.network.egress == "none" and not IN_VPC_REGISTRY.match(image):
+        tp = 0
+    if nodes == 1 and v.pipeline_parallel_size not in (None, 1):
+        problems.append(Problem("vllm.pipelineParallelSize", "pipeline parallelism needs ecs-cluster", pp, "1"))
+        pp = 0
+    if nodes > 1 and v.tensor_parallel_size and v.pipeline_parallel_size and tp * pp != inst.gpus * nodes:
         problems.append(
             Problem(
-                "vllm.image",
-                "with `network.egress: none` the image must come from an in-VPC registry",
-                image,
-                "a `*-vpc.<region>.*aliyuncs.com/` registry",
+                "vllm.pipelineParallelSize",
+                f"TP x PP must equal the {inst.gpus * nodes} GPUs of {nodes} x {inst.name}",
+                f"{tp} x {pp}",
+                f"TP {inst.gpus} x PP {nodes}",
             )
         )
+        pp = 0
+    elif nodes > 1 and pp != nodes:
+        problems.append(Problem("vllm.pipelineParallelSize", "one pipeline stage per node", pp, str(nodes)))
+        pp = 0
+    return tp, pp
 
-    if model is None or inst is None:
+
+def _check_ecs_sizing(
+    s: Settings, model: catalog.ModelSpec, inst: catalog.InstanceSpec, max_len: int, tp: int, problems: list[Problem]
+) -> None:
+    v = s.vllm
+    cluster = s.mode == "ecs-cluster"
+    nodes = s.cluster.nodes if cluster else 1
+    util = v.gpu_memory_utilization
+    if cluster and not inst.erdma:
+        fitting = catalog.types_that_fit(model, max_len, util, nodes=nodes, erdma_only=True)
+        problems.append(
+            Problem(
+                "instanceType",
+                "ecs-cluster needs an eRDMA-capable instance type",
+                inst.name,
+                ", ".join(fitting) or ", ".join(n for n, t in catalog.INSTANCE_TYPES.items() if t.erdma),
+            )
+        )
+        return
+    if cluster and not s.cluster.allow_single_node_fit:
+        one_node_tp = catalog.default_tensor_parallel(model, inst.gpus)
+        if catalog.fits(model, inst, max_len, util, one_node_tp):
+            problems.append(
+                Problem(
+                    "mode",
+                    f"{model.key} fits on one {inst.name}: a cluster only adds cost and network hops",
+                    s.mode,
+                    "ecs-single, or llm:cluster.allowSingleNodeFit: true",
+                )
+            )
+    if tp and not catalog.fits(model, inst, max_len, util, tp, nodes):
+        need = catalog.memory_needed(model, max_len, tp * nodes) / catalog.GIB
+        have = catalog.memory_available(inst, tp, util, nodes) / catalog.GIB
+        fitting = catalog.types_that_fit(model, max_len, util, nodes=nodes, erdma_only=cluster)
+        problems.append(Problem(
+            "instanceType",
+            f"{model.key} needs {need:.0f} GiB (weights + KV for {max_len} tokens + overhead) but {nodes} x {tp} GPU(s) x {inst.gpu_memory_gib} GiB x {util} give {have:.0f} GiB",
+            inst.name,
+            ", ".join(fitting) if fitting else ("more nodes" if cluster else "no single instance: use mode ecs-cluster"),
+        ))  # fmt: skip
+
+
+def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
+    problems: list[Problem] = []
+    if s.mode not in BUILT_MODES:
+        problems.append(Problem("mode", "not built yet", s.mode, ", ".join(BUILT_MODES)))
+    model = _model_spec(s, problems)
+    image, vswitch_cidr = _check_common(s, problems)
+    ecs = s.mode != "acs"
+    inst = None
+    if ecs:
+        inst = _instance(s, problems)
+        _check_billing(s, problems)
+    nccl = _nccl_env(s, problems) if s.mode == "ecs-cluster" else None
+    if model is None or (ecs and inst is None):
         return None, problems
 
-    # Length
+    v = s.vllm
     max_len = v.max_model_len or min(model.default_max_model_len, model.max_model_len)
-    if v.max_model_len and v.max_model_len > model.max_model_len:
+    length_ok = not (v.max_model_len and v.max_model_len > model.max_model_len)
+    if not length_ok:
         problems.append(
             Problem("vllm.maxModelLen", "above the model's limit", v.max_model_len, f"1..{model.max_model_len}")
         )
 
-    # Parallelism
-    divisors = catalog.attention_head_divisors(model.attention_heads, inst.gpus)
-    tp = v.tensor_parallel_size or catalog.default_tensor_parallel(model, inst.gpus)
-    if v.tensor_parallel_size:
-        if model.attention_heads % tp or tp > inst.gpus:
-            tp = 0
-            problems.append(
-                Problem(
-                    "vllm.tensorParallelSize",
-                    f"must divide the model's {model.attention_heads} attention heads and not exceed the {inst.gpus} GPUs of {inst.name}",
-                    tp,
-                    ", ".join(map(str, divisors)),
-                )
-            )
-
-    # Sizing
-    length_ok = not (v.max_model_len and v.max_model_len > model.max_model_len)
-    if tp and length_ok and not catalog.fits(model, inst, max_len, v.gpu_memory_utilization, tp):
-        need = catalog.memory_needed(model, max_len, tp) / catalog.GIB
-        have = catalog.memory_available(inst, tp, v.gpu_memory_utilization) / catalog.GIB
-        fitting = catalog.types_that_fit(model, max_len, v.gpu_memory_utilization)
-        problems.append(Problem(
-            "instanceType",
-            f"{model.key} needs {need:.0f} GiB (weights + KV for {max_len} tokens + overhead) but {tp} GPU(s) x {inst.gpu_memory_gib} GiB x {v.gpu_memory_utilization} give {have:.0f} GiB",
-            inst.name,
-            ", ".join(fitting) if fitting else "no single instance: use mode ecs-cluster",
-        ))  # fmt: skip
+    nodes, tp, pp, acs = 1, 0, 1, None
+    if inst is not None:
+        nodes = s.cluster.nodes if s.mode == "ecs-cluster" else 1
+        tp, pp = _parallelism(s, model, inst, nodes, problems)
+        if length_ok and pp:
+            _check_ecs_sizing(s, model, inst, max_len, tp, problems)
+    else:
+        acs = acs_settings.check(s.acs, model, max_len, problems)
 
     parser = v.reasoning_parser if v.reasoning_parser is not None else model.reasoning_parser
     if parser == "none":
@@ -531,6 +611,7 @@ def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
         served_model_name=v.served_model_name or model.served_model_name, reasoning_parser=parser,
         vllm_image=image, disk_size_gib=disk, download_timeout_s=timeout,
         vpc_cidr=s.network.existing_vpc_cidr or s.network.vpc_cidr, vswitch_cidr=vswitch_cidr or "",
+        nodes=nodes, pipeline_parallel=pp, nccl_env=nccl, acs=acs,
     ), []  # fmt: skip
 
 

@@ -19,7 +19,7 @@ def image_vllm_version(image: str) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
-def serve_args(r: Resolved, pipeline_parallel: int = 1) -> list[str]:
+def serve_args(r: Resolved) -> list[str]:
     v = r.settings.vllm
     args = [
         "--served-model-name", r.served_model_name,
@@ -27,8 +27,8 @@ def serve_args(r: Resolved, pipeline_parallel: int = 1) -> list[str]:
         "--gpu-memory-utilization", f"{v.gpu_memory_utilization:g}",
         "--tensor-parallel-size", str(r.tensor_parallel),
     ]  # fmt: skip
-    if pipeline_parallel > 1:
-        args += ["--pipeline-parallel-size", str(pipeline_parallel), "--distributed-executor-backend", "ray"]
+    if r.pipeline_parallel > 1:
+        args += ["--pipeline-parallel-size", str(r.pipeline_parallel), "--distributed-executor-backend", "ray"]
     if v.enable_chunked_prefill:
         args.append("--enable-chunked-prefill")
     if r.reasoning_parser:

@@ -53,7 +53,7 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         i = disk["inputs"]
         lines.append(f"- model disk `{i.get('diskName')}`: {i.get('size')} GiB {i.get('category')}"
                      f" (bursting {i.get('burstingEnabled', '-')}, level {i.get('performanceLevel', '-')})")  # fmt: skip
-    for k in ("servedModelName", "tensorParallelSize", "modelDir"):
+    for k in ("servedModelName", "tensorParallelSize", "pipelineParallelSize", "modelDir", "rayDashboard"):
         if k in outputs:
             note = (
                 " (derived: largest divisor of the attention heads that fits the GPUs)"

@@ -68,7 +68,6 @@ def test_dev_stack_resolves():
         ({"network": {"egress": "none"}}, "llm:vllm.image", "in-VPC registry"),
         ({"vllm": {"image": "vllm/vllm-openai:latest"}}, "llm:vllm.image", "latest"),
         ({"vllm": {"extraArgs": ["--api-key=abc"]}}, "llm:vllm.extraArgs", "managed by the stack"),
-        ({"mode": "ecs-cluster"}, "llm:mode", "not built yet"),
         ({"mode": "k8s"}, "llm:mode", "not an allowed value"),
         (
             {"modelSource": {"uri": "oss://my-llm-weights/x/", "region": "cn-beijing"}},
