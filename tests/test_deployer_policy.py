@@ -33,6 +33,7 @@ ACTIONS: dict[str, set[str]] = {
     "alicloud:ram/policy:Policy": {"ram:CreatePolicy", "ram:DeletePolicy", "ram:GetPolicy", "ram:CreatePolicyVersion", "ram:DeletePolicyVersion", "ram:ListPolicyVersions", "ram:GetPolicyVersion", "ram:ListEntitiesForPolicy"},
     "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment": {"ram:AttachPolicyToRole", "ram:DetachPolicyFromRole", "ram:ListPoliciesForRole"},
     "alicloud:oos/secretParameter:SecretParameter": {"oos:CreateSecretParameter", "oos:GetSecretParameter", "oos:GetSecretParameters", "oos:UpdateSecretParameter", "oos:DeleteSecretParameter", "kms:GetSecretValue"},
+    "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": {"ecs:CreateDeploymentSet", "ecs:DeleteDeploymentSet", "ecs:DescribeDeploymentSets", "ecs:ModifyDeploymentSetAttribute"},
     "random:index/randomPassword:RandomPassword": set(),  # local to the engine
 }  # fmt: skip
 
