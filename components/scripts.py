@@ -28,6 +28,9 @@ _SECRET_REF = re.compile(r"^\{\{oos-secret:[A-Za-z0-9_./-]+\}\}$")
 # host.env is read by systemd (EnvironmentFile) and by bash: plain values only, no quoting.
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
 _HEREDOC_END = "LLM_EOF"
+# A heredoc opener (not a `<<<` here-string): its body is data and is kept verbatim.
+_HEREDOC_START = re.compile(r"(?<!<)<<-?(?!<)\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_COMMENT_LINE = re.compile(r"^\s*#")
 
 # Embedded in user-data: (file in userdata/, directory variable, mode).
 _USER_DATA_FILES: tuple[tuple[str, str, str], ...] = (
@@ -35,6 +38,11 @@ _USER_DATA_FILES: tuple[tuple[str, str, str], ...] = (
     ("vllm-run.sh", "LLM_LIB_DIR", "0755"),
     ("llm-bootstrap.service", "LLM_SYSTEMD_DIR", "0644"),
     ("llm-vllm.service", "LLM_SYSTEMD_DIR", "0644"),
+)
+# Added on ecs-cluster nodes (the Ray node under systemd; its settings come from ray-start.sh).
+_RAY_FILES: tuple[tuple[str, str, str], ...] = (
+    ("ray-run.sh", "LLM_LIB_DIR", "0755"),
+    ("llm-ray.service", "LLM_SYSTEMD_DIR", "0644"),
 )
 # Where the installer writes when the env block does not say otherwise. The unit files name
 # these paths literally (systemd cannot expand variables in paths), so hosts keep the defaults;
@@ -98,20 +106,46 @@ def _body(script: str) -> str:
     return script
 
 
-def render_command(script: str, env: Mapping[str, str | int]) -> str:
-    """Cloud Assistant command content: shebang, env block, script body.
+def strip_comments(body: str) -> str:
+    """Drop whole-line comments (not `# shellcheck` directives, not heredoc bodies).
+
+    Command content is limited to 18 KB after Base64; the comments stay in `userdata/`, the
+    source the content names. A `#` line inside a multi-line quoted string would be dropped
+    too: the scripts keep only Python snippets there, where such a line is a comment as well.
+    """
+    out: list[str] = []
+    end: str | None = None
+    for line in body.splitlines(keepends=True):
+        if end is not None:
+            out.append(line)
+            if line.strip() == end:
+                end = None
+            continue
+        if _COMMENT_LINE.match(line) and not line.lstrip().startswith("# shellcheck"):
+            continue
+        opener = _HEREDOC_START.search(line)
+        if opener:
+            end = opener.group(2)
+        out.append(line)
+    return "".join(out)
+
+
+def render_command(script: str, env: Mapping[str, str | int], *, source: str | None = None) -> str:
+    """Cloud Assistant command content: shebang, env block, script body without its comments.
 
     The body must not contain `{{`; a value may contain it only as a whole
-    `{{oos-secret:NAME}}` reference (resolved by Cloud Assistant at run time).
+    `{{oos-secret:NAME}}` reference (resolved by Cloud Assistant at run time). `source` (a file
+    name in `userdata/`) is named in a first comment line for whoever reads the command.
     """
     checked = _check(env)
-    body = _body(script)
+    body = strip_comments(_body(script))
     if "{{" in body:
         raise ValueError("script body contains '{{', which Cloud Assistant parses as a parameter")
     for key, value in checked.items():
         if "{{" in value and not _SECRET_REF.match(value):
             raise ValueError(f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}")
-    return "#!/bin/bash\n" + env_block(checked) + body
+    head = f"# userdata/{source}, comments stripped\n" if source else ""
+    return "#!/bin/bash\n" + head + env_block(checked) + body
 
 
 def encode_command(content: str) -> str:
@@ -127,13 +161,20 @@ def _heredoc(target: str, text: str, mode: str) -> str:
     return f"cat > {target} <<'{_HEREDOC_END}'\n{text}{_HEREDOC_END}\nchmod {mode} {target}\n"
 
 
-def render_user_data(env: Mapping[str, str | int]) -> str:
+def render_user_data(env: Mapping[str, str | int], *, ray: bool | None = None) -> str:
     """User-data: installs the bootstrap and serving units from `userdata/` and starts the bootstrap.
 
     `env` holds only non-secret host settings; they are exported for the installer and also
-    written to `$LLM_ETC_DIR/host.env`, the EnvironmentFile of both units.
+    written to `$LLM_ETC_DIR/host.env`, the EnvironmentFile of the units.
+
+    `ray` adds the Ray unit (`llm-ray.service`, `ray-run.sh`), enabled so that a reboot brings
+    the node back into its cluster. By default it follows `LLM_ERDMA=1`: only ecs-cluster nodes
+    have eRDMA, and single-node user-data stays as it was. Nothing in it names the node count
+    or the head: those reach the node through ray-start.sh, so scaling reboots no node.
     """
     checked = _check(env)
+    if ray is None:
+        ray = checked.get("LLM_ERDMA") == "1"
     for key in _USER_DATA_FORBIDDEN:
         if key in checked:
             raise ValueError(f"env {key} must never be in user-data (it is readable on the host)")
@@ -152,11 +193,12 @@ def render_user_data(env: Mapping[str, str | int]) -> str:
         'mkdir -p "$LLM_LIB_DIR" "$LLM_ETC_DIR" "$LLM_STATE_DIR" "$LLM_SYSTEMD_DIR"\n',
         _heredoc('"$LLM_ETC_DIR/host.env"', host_env, "0644"),
     ]
-    for name, dir_var, mode in _USER_DATA_FILES:
+    for name, dir_var, mode in _USER_DATA_FILES + (_RAY_FILES if ray else ()):
         parts.append(_heredoc(f'"${dir_var}/{name}"', script_text(name), mode))
     parts.append(
         "systemctl daemon-reload\n"
-        "systemctl enable llm-vllm.service\n"
+        + ("systemctl enable llm-ray.service\n" if ray else "")
+        + "systemctl enable llm-vllm.service\n"
         "systemctl enable --now --no-block llm-bootstrap.service\n"
     )
     return "".join(parts)

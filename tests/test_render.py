@@ -180,7 +180,7 @@ def test_user_data_size_within_limit():
 
 
 def test_user_data_shape():
-    ud = scripts.render_user_data(_host_env())
+    ud = scripts.render_user_data(_host_env(), ray=False)
     lines = ud.splitlines()
     assert lines[0] == "#!/bin/bash"
     assert "set -euo pipefail" in lines[:5]
@@ -192,6 +192,21 @@ def test_user_data_shape():
         "systemctl enable --now --no-block llm-bootstrap.service",
     ]
     assert "{{" not in ud
+
+
+def test_user_data_ray_unit_follows_erdma_unless_told():
+    cluster = scripts.render_user_data(_host_env())  # LLM_ERDMA=1: an ecs-cluster node
+    single = scripts.render_user_data({**_host_env(), "LLM_ERDMA": 0})
+    for name in ("ray-run.sh", "llm-ray.service"):
+        assert f"/{name}\" <<'LLM_EOF'" in cluster
+        assert name not in single
+    assert cluster.splitlines()[-4:] == [
+        "systemctl daemon-reload",
+        "systemctl enable llm-ray.service",
+        "systemctl enable llm-vllm.service",
+        "systemctl enable --now --no-block llm-bootstrap.service",
+    ]
+    assert scripts.render_user_data({**_host_env(), "LLM_ERDMA": 0}, ray=True) != single
 
 
 def test_user_data_never_carries_the_api_key():
