@@ -18,6 +18,15 @@ files under `sb/`, so that tests can set faults before a run and inspect effects
 server); the fake server is unhealthy when its args hold `--max-model-len 999999`. `curl`
 answers /health and /v1/chat/completions from that state, checking the bearer key it reads
 from the `-H @file` header file.
+
+Ray (ecs-cluster): `systemctl restart llm-ray.service` marks the Ray container running
+(`sb/ray/active`) and copies ray.env/nccl.env into `sb/ray/`. `docker exec llm-ray ...` needs it
+running and answers from `sb/ray/nodes`, one alive node per line, `<ip> <gpus> <model root>`
+(see `Sandbox.ray_nodes`): the `ray-count` query prints `<nodes> <gpus>`, the `ray-nodes`
+query prints `<ip> <gpus> <1|0>` (1 when `<model root>/<model>` is a directory on that node);
+`sb/ray/query_fails` makes queries fail. `docker exec ... llm-ray vllm serve ...` is a fake
+server process (a `sleep`, pid in `sb/ray/vllm.pid`) until `stop-vllm` kills it. `sb/pull_sleep_s`
+and `ossutil_sleep_s` slow `docker pull` and `ossutil cp` (bench/boot_path.py).
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ _STUBS: dict[str, str] = {
 case "${1:-}" in
   info) exit 0 ;;
   pull)
+    sleep "$(cat "$SB/pull_sleep_s" 2>/dev/null || echo 0)"
     n=$(cat "$SB/pull_failures" 2>/dev/null || echo 0)
     if [ "$n" -gt 0 ]; then
       echo $((n - 1)) >"$SB/pull_failures"
@@ -56,6 +66,36 @@ case "${1:-}" in
     fi
     ;;
   logs) echo "FAKE-CONTAINER-LOG: ValueError: max_model_len too large" ;;
+  exec)
+    shift
+    while [ "${1:-llm-ray}" != llm-ray ]; do
+      case "$1" in --env-file|-e|-u|-w) shift ;; esac
+      shift
+    done
+    shift
+    [ -e "$SB/ray/active" ] || { echo "Error response from daemon: No such container: llm-ray" >&2; exit 1; }
+    if [ "${1:-}" = vllm ]; then
+      echo $$ >"$SB/ray/vllm.pid"
+      exec sleep 30
+    fi
+    [ ! -e "$SB/ray/query_fails" ] || { echo "ConnectionError: GCS not reachable" >&2; exit 1; }
+    case "${4:-}" in
+      ray-count) awk '{n++; g += $2} END {print n + 0, g + 0}' "$SB/ray/nodes" 2>/dev/null || echo "0 0" ;;
+      ray-nodes)
+        rel=${5#/models/}
+        while read -r ip gpus root; do
+          if [ -d "$root/$rel" ]; then echo "$ip $gpus 1"; else echo "$ip $gpus 0"; fi
+        done < <(cat "$SB/ray/nodes" 2>/dev/null)
+        ;;
+      stop-vllm)
+        if [ -f "$SB/ray/vllm.pid" ]; then
+          kill "$(cat "$SB/ray/vllm.pid")" 2>/dev/null
+          rm -f "$SB/ray/vllm.pid"
+        fi
+        ;;
+      *) echo "sandbox docker: unknown exec $*" >&2; exit 2 ;;
+    esac
+    ;;
 esac
 exit 0
 """,
@@ -65,6 +105,11 @@ cmd=${1:-}
 unit=${*: -1}
 case "$cmd" in
   restart|start)
+    if [ "$unit" = llm-ray.service ]; then
+      mkdir -p "$SB/ray"
+      touch "$SB/ray/active"
+      cp "$ETC/ray.env" "$ETC/nccl.env" "$SB/ray/"
+    fi
     if [ "$unit" = llm-vllm.service ]; then
       rm -rf "$SB/server"; mkdir -p "$SB/server"
       touch "$SB/server/active"
@@ -78,7 +123,13 @@ case "$cmd" in
       fi
     fi
     ;;
-  is-active) [ "$unit" = llm-vllm.service ] && [ -e "$SB/server/active" ] || exit 3 ;;
+  is-active)
+    case "$unit" in
+      llm-vllm.service) [ -e "$SB/server/active" ] || exit 3 ;;
+      llm-ray.service) [ -e "$SB/ray/active" ] || exit 3 ;;
+      *) exit 3 ;;
+    esac
+    ;;
 esac
 exit 0
 """,
@@ -168,6 +219,7 @@ printf 'UUID=5a1d-b0x-ext4\nTYPE=ext4\nLABEL=llm-models\n' >"$dev"
     "ossutil": r"""
 [ "${1:-}" = cp ] || exit 0
 shift
+sleep "$(cat "$SB/ossutil_sleep_s" 2>/dev/null || echo 0)"
 src= dst= update=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -263,6 +315,12 @@ class Sandbox:
     # --- faults and fixtures -------------------------------------------------------------
     def knob(self, name: str, value: str = "") -> None:
         (self.sb / name).write_text(value)
+
+    def ray_nodes(self, nodes: dict[str, tuple[int, Path]]) -> None:
+        """The alive Ray nodes the stand-in `docker exec llm-ray` reports: ip -> (GPUs, model root)."""
+        (self.sb / "ray").mkdir(exist_ok=True)
+        lines = "".join(f"{ip} {gpus} {root}\n" for ip, (gpus, root) in nodes.items())
+        (self.sb / "ray/nodes").write_text(lines)
 
     def add_bucket(self, bucket_prefix: str, files: dict[str, bytes]) -> Path:
         base = self.sb / "bucket" / bucket_prefix
