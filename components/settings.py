@@ -24,7 +24,7 @@ from components.settings_base import NAMESPACE, ConfigError, Problem, _Model
 __all__ = ["NAMESPACE", "ConfigError", "Problem", "Resolved", "Settings", "resolve"]
 
 MODES = ("ecs-single", "ecs-cluster", "acs")
-BUILT_MODES = ("ecs-single", "ecs-cluster")  # "acs" is added when components/acs_shape.py lands
+BUILT_MODES = ("ecs-single", "ecs-cluster", "acs")
 MAX_NODES = 16
 # NCCL/Gloo over eRDMA between ECS nodes: the seed's values (FACTS.md); override key by key.
 NCCL_DEFAULTS = {
@@ -241,7 +241,11 @@ class Settings(_Model):
 
 
 # Keys read outside the model (secrets).
-SECRET_KEYS = {"apiKey": "API key clients send as a bearer token (generated when unset)"}
+SECRET_KEYS = {
+    "apiKey": "API key clients send as a bearer token (generated when unset)",
+    "ossAccessKeyId": "acs with `acs.ossAuth: secret` only: AccessKey ID that reads the model prefix",
+    "ossAccessKeySecret": "acs with `acs.ossAuth: secret` only: its AccessKey secret",
+}
 
 
 def _camel_path(loc: tuple) -> str:
@@ -584,7 +588,7 @@ def cross_checks(s: Settings) -> tuple[Resolved | None, list[Problem]]:
         if length_ok and pp:
             _check_ecs_sizing(s, model, inst, max_len, tp, problems)
     else:
-        acs = acs_settings.check(s.acs, model, max_len, problems)
+        acs = acs_settings.check(s, model, max_len, problems)
 
     parser = v.reasoning_parser if v.reasoning_parser is not None else model.reasoning_parser
     if parser == "none":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import runpy
@@ -33,6 +34,25 @@ SECRET_MASK = "[secret]"
 # Stands in for `secure:` config values, which only the CLI can decrypt. It satisfies the
 # API-key rules so the program runs as it would with a real key; files show "[secret]".
 SECRET_PLACEHOLDER = "PlanPlaceholderSecretValue0000"
+# What `cs.get_cluster_credential` returns offline: a kubeconfig whose token tests look for in
+# the plan files (it must appear nowhere: the program wraps it as a secret).
+MOCK_KUBECONFIG_TOKEN = "mock-kubeconfig-token-0f1e2d3c"
+MOCK_KUBECONFIG = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster:
+    server: https://203.0.113.5:6443
+    certificate-authority-data: bW9jaw==
+contexts:
+- name: mock
+  context: {{cluster: kubernetes, user: mock}}
+current-context: mock
+users:
+- name: mock
+  user: {{token: {MOCK_KUBECONFIG_TOKEN}}}
+"""
+LB_ANNOTATION = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-"
 
 
 class PlanConfigError(Exception):
@@ -122,6 +142,29 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
         state.setdefault("forwardTableIds", f"ftb-{name}")
     elif typ == "random:index/randomPassword:RandomPassword":
         state.setdefault("result", SECRET_PLACEHOLDER)
+    elif typ == "alicloud:cs/managedKubernetes:ManagedKubernetes":
+        state.setdefault(
+            "connections",
+            [{"apiServerIntranet": "https://192.168.0.5:6443", "apiServerInternet": "https://203.0.113.5:6443"}],
+        )
+        state.setdefault(
+            "rrsaMetadata",
+            {
+                "enabled": True,
+                "ramOidcProviderArn": f"acs:ram::1234567890:oidc-provider/ack-rrsa-{name}-id",
+                "ramOidcProviderName": f"ack-rrsa-{name}-id",
+                "rrsaOidcIssuerUrl": f"https://oidc-ack-mock.example/{name}-id",
+            },
+        )
+    elif typ == "alicloud:ram/role:Role":
+        state.setdefault("roleId", f"3{int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10**17:017d}")
+        state.setdefault("arn", f"acs:ram::1234567890:role/{inputs.get('roleName', name)}")
+    elif typ == "kubernetes:core/v1:Service":
+        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+        internet = annotations.get(f"{LB_ANNOTATION}address-type") == "internet"
+        state.setdefault(
+            "status", {"loadBalancer": {"ingress": [{"ip": "203.0.113.20" if internet else "192.168.0.20"}]}}
+        )
     return state
 
 
@@ -149,6 +192,13 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
             if args.token == "alicloud:ecs/getImages:getImages":
                 img = {"id": "m-mock-alinux3-latest", "name": "aliyun_3_x64_20G_alibase_mock.vhd"}
                 return {"images": [img], "ids": [img["id"]], "id": "images"}, []
+            if args.token == "alicloud:cs/getClusterCredential:getClusterCredential":
+                cluster_id = args.args.get("clusterId", "")
+                return {
+                    "id": cluster_id, "clusterId": cluster_id, "clusterName": "mock", "kubeConfig": MOCK_KUBECONFIG,
+                    "expiration": "2030-01-01T00:00:00Z", "certificateAuthorities": [],
+                    "temporaryDurationMinutes": args.args.get("temporaryDurationMinutes"),
+                }, []  # fmt: skip
             return {}, []
 
     class Monitor(pmocks.MockMonitor):
