@@ -26,7 +26,8 @@ running and answers from `sb/ray/nodes`, one alive node per line, `<ip> <gpus> <
 query prints `<ip> <gpus> <1|0>` (1 when `<model root>/<model>` is a directory on that node);
 `sb/ray/query_fails` makes queries fail. `docker exec ... llm-ray vllm serve ...` is a fake
 server process (a `sleep`, pid in `sb/ray/vllm.pid`) until `stop-vllm` kills it. `sb/pull_sleep_s`
-and `ossutil_sleep_s` slow `docker pull` and `ossutil cp` (bench/boot_path.py).
+(first pull of an image only) and `sb/ossutil_sleep_s` slow `docker pull` and `ossutil cp`
+(bench/boot_path.py).
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ _STUBS: dict[str, str] = {
 case "${1:-}" in
   info) exit 0 ;;
   pull)
-    sleep "$(cat "$SB/pull_sleep_s" 2>/dev/null || echo 0)"
+    # Only the first pull of an image takes time (later ones find the layers present).
+    grep -qxF -- "${*: -1}" "$SB/pulled" 2>/dev/null || sleep "$(cat "$SB/pull_sleep_s" 2>/dev/null || echo 0)"
     n=$(cat "$SB/pull_failures" 2>/dev/null || echo 0)
     if [ "$n" -gt 0 ]; then
       echo $((n - 1)) >"$SB/pull_failures"
       echo "Error response from daemon: sandbox pull failure" >&2
       exit 1
     fi
+    echo "${*: -1}" >>"$SB/pulled"
     ;;
   logs) echo "FAKE-CONTAINER-LOG: ValueError: max_model_len too large" ;;
   exec)
