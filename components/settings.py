@@ -8,6 +8,7 @@ parallelism) from `cross_checks`. Every problem is reported at once, one line ea
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -289,28 +290,46 @@ def _problems_from(err: ValidationError) -> list[Problem]:
     return out
 
 
+def _drop(data: dict[str, Any], loc: tuple) -> str | None:
+    """Remove the innermost mapping key on `loc` from `data` (in place); return its camel path."""
+    node: Any = data
+    path: list[str] = []
+    target: tuple[dict, str] | None = None
+    for part in loc:
+        if not isinstance(node, dict):
+            break
+        key = next((k for k in (part, to_camel(str(part))) if k in node), None)
+        if key is None:
+            break
+        target = (node, key)
+        path.append(key)
+        node = node[key]
+    if target is None:
+        return None
+    del target[0][target[1]]
+    return ".".join(path)
+
+
 def parse_raw(raw: Mapping[str, Any]) -> tuple[Settings | None, list[Problem]]:
     """Structural parse of the `llm:` keys (namespace stripped, values already JSON-decoded).
 
-    On errors, the offending top-level keys are dropped and the rest parsed again, so that the
-    cross-key rules still run on what is valid and every problem is reported in one pass.
+    On errors, the offending keys (the innermost ones, so their valid siblings stay) are dropped
+    and the rest parsed again, so that the cross-key rules still run on what is valid and every
+    problem is reported in one pass.
     """
-    data = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
+    data = copy.deepcopy({k: v for k, v in raw.items() if k not in SECRET_KEYS})
     problems: list[Problem] = []
     dropped: set[str] = set()
-    for _ in range(len(data) + 1):
+    while True:
         try:
             return Settings.model_validate(data), problems
         except ValidationError as e:
             # A key dropped for being invalid is then "missing": that is not a second problem.
             problems += [p for p in _problems_from(e) if p.key not in dropped]
-            bad = {to_camel(str(err["loc"][0])) for err in e.errors() if err["loc"]}
-            bad |= {str(err["loc"][0]) for err in e.errors() if err["loc"]}
-            if not bad & set(data):
+            removed = {path for err in e.errors() if (path := _drop(data, tuple(err["loc"])))}
+            if not removed:
                 return None, problems
-            dropped |= bad & set(data)
-            data = {k: v for k, v in data.items() if k not in bad}
-    return None, problems
+            dropped |= removed
 
 
 # ---------------------------------------------------------------------------------------------

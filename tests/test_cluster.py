@@ -43,8 +43,8 @@ def test_nccl_overrides_merge_key_by_key():
 @pytest.mark.parametrize(
     "changes, key, fragment",
     [
-        ({"cluster": {"nodes": 1}}, "llm:cluster.nodes", "greater than or equal to 2"),
-        ({"cluster": {"nodes": 17}}, "llm:cluster.nodes", "less than or equal to 16"),
+        ({"cluster": {"nodes": 1, "allowSingleNodeFit": True}}, "llm:cluster.nodes", "greater than or equal to 2"),
+        ({"cluster": {"nodes": 17, "allowSingleNodeFit": True}}, "llm:cluster.nodes", "less than or equal to 16"),
         ({"instanceType": "ecs.gn7i-8x.16xlarge", "model": "deepseek-r1-distill-llama-70b"}, "llm:instanceType", "eRDMA"),
         ({"vllm": {"tensorParallelSize": 8, "pipelineParallelSize": 3}}, "llm:vllm.pipelineParallelSize", "TP x PP"),
         ({"vllm": {"pipelineParallelSize": 4}}, "llm:vllm.pipelineParallelSize", "one pipeline stage per node"),

@@ -20,9 +20,6 @@ export LLM_SYNC_JOBS=16
 export LLM_SYNC_PARALLEL=8
 export LLM_SYNC_RETRIES=5
 export LLM_BOOTSTRAP_WAIT_S=3600
-# Model sync (Cloud Assistant): copy the weights from OSS into a directory of their own with
-# ossutil 2, through the instance RAM role, resumably; check them; then write the model marker
-# that serve.sh waits for. A new model is a new directory: the serving copy is never touched.
 set -Eeuo pipefail
 
 source_url=${LLM_MODEL_SOURCE:?LLM_MODEL_SOURCE is required (oss://bucket/prefix/)}
@@ -46,13 +43,11 @@ poll_s=${LLM_POLL_S:-5}
 state_dir=${LLM_STATE_DIR:-/var/lib/llm}
 etc_dir=${LLM_ETC_DIR:-/etc/llm}
 bin_dir=${LLM_BIN_DIR:-/usr/local/bin}
-# LLM_LIB_DIR is accepted for symmetry with the other phases; nothing here needs it.
 
 partial=$model_dir.partial
 ckpt=$model_dir.ckpt
 ossutil=$bin_dir/ossutil
 log() { printf '%s llm-model-sync: %s\n' "$(date -u +%FT%TZ)" "$*"; }
-# serve.sh, waiting for the marker, stops at once when it sees $marker.failed.
 die() {
   log "FAILED: $*" >&2
   mkdir -p "$(dirname "$marker")"
@@ -101,8 +96,6 @@ install_ossutil() {
   rm -rf "$work"
 }
 
-# The instance-role keys (mode, ecsRoleName) are unverified for ossutil 2: they come from
-# third-party scripts (see FACTS.md, "ossutil 2"). Region and endpoint are also passed as flags.
 write_config() {
   mkdir -p "$etc_dir"
   cat >"$etc_dir/ossutil.conf" <<EOF
@@ -117,7 +110,6 @@ EOF
 copy() {
   local attempt=1
   mkdir -p "$partial" "$ckpt"
-  # -u skips files already complete; the checkpoint dir resumes partly transferred ones.
   until "$ossutil" cp -r "$source_url" "$partial/" -f -u -j "$jobs" --parallel "$parallel" \
     --checkpoint-dir "$ckpt" -c "$etc_dir/ossutil.conf" --region "$region" -e "$endpoint"; do
     [ "$attempt" -lt "$retries" ] || die "ossutil cp failed $attempt times; $partial is kept for the next run to resume"
@@ -131,7 +123,6 @@ safetensors_bytes() {
   find "$1" -type f -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}'
 }
 
-# Prints the problems with a downloaded directory, one per line; nothing when it is complete.
 check_dir() {
   local dir=$1 shards bytes
   shards=$(find "$dir" -type f -name '*.safetensors' | wc -l)
@@ -159,7 +150,6 @@ wait_bootstrap
 install_ossutil
 write_config
 
-# A previous run may have moved the copy into place and died before the marker: check that.
 if [ -d "$model_dir" ] && [ ! -d "$partial" ]; then
   candidate=$model_dir
 else

@@ -34,10 +34,6 @@ export LLM_HEALTH_WAIT_S=3600
 export LLM_PULL_RETRIES=5
 export LLM_PULL_BACKOFF_S=15
 export LLM_POLL_S=10
-# Serving (Cloud Assistant): pull the image, wait for the host bootstrap and the model, install
-# the vLLM settings and restart llm-vllm.service only when they changed, then wait for /health
-# and one real chat completion. A failure prints the log tail and rolls back to the previous
-# settings. Runs at the same time as model-sync.sh so the image pull overlaps the download.
 set -euo pipefail
 
 image=${LLM_VLLM_IMAGE:?LLM_VLLM_IMAGE is required}
@@ -59,9 +55,12 @@ etc_dir=${LLM_ETC_DIR:-/etc/llm}
 state_dir=${LLM_STATE_DIR:-/var/lib/llm}
 unit=${LLM_UNIT:-llm-vllm.service}
 container=llm-vllm
+nodes=${LLM_CLUSTER_NODES:-1}
+IFS=', ' read -r -a node_ips <<<"${LLM_CLUSTER_NODE_IPS:-}"
+gpus_per_node=${LLM_GPUS_PER_NODE:-0}
+ray_wait_s=${LLM_RAY_WAIT_S:-1800}
+ray_watch_s=${LLM_RAY_WATCH_S:-30}
 files=(vllm.env vllm.args api-key.env)
-# A rollback restores these; api-key.env always keeps the newest key, so that a failed
-# change can never bring back a rotated-out key.
 rollback_files=(vllm.env vllm.args)
 
 log() { printf '%s llm-serve: %s\n' "$(date -u +%FT%TZ)" "$*"; }
@@ -70,15 +69,18 @@ die() {
   exit 1
 }
 
-# The key arrives through Cloud Assistant's {oos-secret} reference, resolved at run time. It is
-# restricted to [A-Za-z0-9_-] so that no quoting can go wrong; it is never printed.
 api_key=${LLM_API_KEY:-}
-# Not passed on to docker, curl or systemctl in their environment.
 export -n LLM_API_KEY 2>/dev/null || true
 if ! [[ $api_key =~ ^[A-Za-z0-9_-]+$ ]]; then
   die "LLM_API_KEY is empty, unresolved or has characters outside [A-Za-z0-9_-]"
 fi
 [[ $model_dir == "$model_root"/* ]] || die "LLM_MODEL_DIR $model_dir is not under LLM_MODEL_ROOT $model_root"
+model_path=/models/${model_dir#"$model_root"/}
+if [ "$nodes" != 1 ]; then
+  [ "${#node_ips[@]}" = "$nodes" ] || die "LLM_CLUSTER_NODE_IPS has ${#node_ips[@]} IPs for $nodes nodes"
+  [[ $gpus_per_node =~ ^[1-9][0-9]*$ ]] || die "LLM_GPUS_PER_NODE must be a positive number in a cluster"
+  container=llm-ray
+fi
 
 mkdir -p "$state_dir" "$etc_dir"
 exec 9>"$state_dir/serve.lock"
@@ -92,7 +94,6 @@ bootstrap_failed() {
   log "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")" >&2
 }
 
-# model-sync.sh writes <marker>.failed when it gives up; only one newer than this run counts.
 sync_failed() {
   [ "$marker.failed" -nt "$work" ] || return 1
   log "model sync failed: $(cat "$marker.failed")" >&2
@@ -109,8 +110,6 @@ wait_for() { # what, path, timeout_s
   done
 }
 
-# Docker is installed by the bootstrap, which may still be running: wait for it, then pull
-# while the model downloads.
 pull_image() {
   local deadline=$((SECONDS + bootstrap_wait_s)) attempt=1
   until docker info >/dev/null 2>&1; do
@@ -132,7 +131,11 @@ render_settings() { # dir
   (
     umask 077
     printf 'VLLM_IMAGE=%q\nVLLM_MODEL_PATH=%q\nLLM_API_KEY_VERSION=%q\n' \
-      "$image" "/models/${model_dir#"$model_root"/}" "$key_version" >"$dir/vllm.env"
+      "$image" "$model_path" "$key_version" >"$dir/vllm.env"
+    if [ "$nodes" != 1 ]; then
+      printf 'VLLM_RAY=1\nVLLM_RAY_NODES=%q\nVLLM_RAY_GPUS=%q\nVLLM_RAY_WAIT_S=%q\nVLLM_RAY_WATCH_S=%q\n' \
+        "$nodes" "$((nodes * gpus_per_node))" "$ray_wait_s" "$ray_watch_s" >>"$dir/vllm.env"
+    fi
     if [ -n "$vllm_args" ]; then printf '%s\n' "$vllm_args"; fi >"$dir/vllm.args"
     printf 'VLLM_API_KEY=%s\n' "$api_key" >"$dir/api-key.env"
   )
@@ -144,8 +147,6 @@ settings_hash() { # dir; prints nothing if a file is missing
   for f in "${files[@]}"; do sha256sum <"$1/$f"; done | sha256sum | cut -d' ' -f1
 }
 
-# /health stays 200 after a worker dies (vllm #16259): readiness also needs a real completion.
-# Quiet while polling; the last reason is kept in $work/why for the failure message.
 healthy() {
   local rc=0
   curl -fs --max-time 10 -o /dev/null "http://127.0.0.1:$port/health" || rc=$?
@@ -180,21 +181,63 @@ wait_healthy() {
 }
 
 log_tail() {
-  log "last lines of $unit:" >&2
-  journalctl -u "$unit" -n 100 --no-pager >&2 || true
+  local u
+  for u in "$unit" ${node_ips[1]:+llm-ray.service}; do
+    log "last lines of $u:" >&2
+    journalctl -u "$u" -n 100 --no-pager >&2 || true
+  done
   log "last lines of container $container:" >&2
   docker logs --tail 100 "$container" >&2 || true
 }
 
 install_new() {
   local f
-  # vllm.env last: the unit's ConditionPathExists looks for it.
   for f in vllm.args api-key.env vllm.env; do mv -f "$work/$f" "$etc_dir/$f"; done
 }
 
 restore_prev() {
   local f
   for f in vllm.args vllm.env; do cp -p "$etc_dir/$f.prev" "$etc_dir/$f"; done
+}
+
+ray_nodes() {
+  docker exec llm-ray python3 -c '
+import os, sys, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+ray.init(address="auto", logging_level="ERROR", log_to_driver=False)
+alive = [n for n in ray.nodes() if n["Alive"]]
+isdir = ray.remote(num_cpus=0)(lambda p: os.path.isdir(p))
+refs = [isdir.options(scheduling_strategy=On(n["NodeID"], soft=False)).remote(sys.argv[2]) for n in alive]
+for n, ok in zip(alive, ray.get(refs, timeout=120)):
+    print(n["NodeManagerAddress"], int(n["Resources"].get("GPU", 0)), int(ok))' ray-nodes "$model_path"
+}
+
+cluster_missing() {
+  local out ip have
+  if ! out=$(ray_nodes 2>"$work/ray.err"); then
+    echo "Ray does not answer: $(tail -n 2 "$work/ray.err" | tr '\n' ' ')"
+    return
+  fi
+  for ip in "${node_ips[@]}"; do
+    have=$(awk -v ip="$ip" '$1 == ip {print $3}' <<<"$out")
+    if [ -z "$have" ]; then echo "node $ip has not joined"; elif [ "$have" != 1 ]; then echo "node $ip has no $model_path yet"; fi
+  done
+  have=$(awk '{s += $2} END {print s + 0}' <<<"$out")
+  [ "$have" -ge "$((nodes * gpus_per_node))" ] || echo "GPUs: Ray has $have of $((nodes * gpus_per_node))"
+}
+
+wait_cluster() {
+  local start=$SECONDS missing
+  log "waiting up to ${ray_wait_s}s for $nodes Ray nodes (${node_ips[*]}) with $gpus_per_node GPUs each"
+  while missing=$(cluster_missing) && [ -n "$missing" ]; do
+    if [ "$((SECONDS - start))" -ge "$ray_wait_s" ] && grep -qv 'yet$' <<<"$missing" ||
+      [ "$((SECONDS - start))" -ge "$model_wait_s" ]; then
+      log_tail
+      die "Ray cluster incomplete after $((SECONDS - start))s: $(paste -sd ';' <<<"$missing")"
+    fi
+    sleep "$poll_s"
+  done
+  log "Ray has all $nodes nodes, $((nodes * gpus_per_node)) GPUs and the model on each"
 }
 
 pull_image
@@ -213,7 +256,6 @@ render_settings "$work"
 new_hash=$(settings_hash "$work")
 installed_hash=$(settings_hash "$etc_dir")
 
-# Unchanged settings on an active unit: no restart, even if it is still loading (after a reboot).
 if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/dev/null)" = "$new_hash" ] &&
   systemctl is-active --quiet "$unit"; then
   if wait_healthy; then
@@ -229,6 +271,7 @@ if [ -n "$installed_hash" ] && [ "$installed_hash" != "$new_hash" ]; then
 fi
 [ "$installed_hash" = "$new_hash" ] || changed=1
 for f in "${rollback_files[@]}"; do [ -f "$etc_dir/$f.prev" ] || had_prev=0; done
+if [ "$nodes" != 1 ]; then wait_cluster; fi
 install_new
 log "settings $new_hash installed; restarting $unit"
 systemctl restart "$unit"
