@@ -126,7 +126,8 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
     public = False
     for rule in _find(resources, "alicloud:ecs/securityGroupRule:SecurityGroupRule"):
         i = rule["inputs"]
-        lines.append(f"- ingress {i.get('ipProtocol')} {i.get('portRange')} from {i.get('cidrIp')}")
+        source = i.get("cidrIp") or f"members of the group itself ({i.get('sourceSecurityGroupId')}), not outside"
+        lines.append(f"- ingress {i.get('ipProtocol')} {i.get('portRange')} from {source}")
     eips = [e for e in _find(resources, "alicloud:ecs/eipAddress:EipAddress") if "nat" not in e["name"]]
     if eips:
         public = True
