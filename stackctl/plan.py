@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -134,7 +135,9 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
     """Computed outputs a real provider would return, with documentation-range addresses."""
     state = dict(inputs)
     if typ == "alicloud:ecs/instance:Instance":
-        state.setdefault("privateIp", "192.168.0.10")
+        # Distinct per node: worker-<i> gets .10+i, everything else .10.
+        worker = re.search(r"-(\d+)-instance$", name)
+        state.setdefault("privateIp", f"192.168.0.{10 + (int(worker[1]) if worker else 0)}")
     elif typ == "alicloud:ecs/eipAddress:EipAddress":
         state.setdefault("ipAddress", "203.0.113.10")
     elif typ == "alicloud:vpc/natGateway:NatGateway":

@@ -246,7 +246,7 @@ def test_units_name_the_installed_paths():
         "ConditionPathExists=/etc/llm/vllm.env",
         "ExecStartPre=-/usr/bin/docker rm -f llm-vllm",
         "ExecStart=/usr/local/lib/llm/vllm-run.sh",
-        "ExecStop=/usr/bin/docker stop -t 30 llm-vllm",
+        "ExecStop=-/usr/bin/docker stop -t 30 llm-vllm",
         "WantedBy=multi-user.target",
     ):
         assert line in vllm.splitlines(), line

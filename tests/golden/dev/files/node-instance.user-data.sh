@@ -338,7 +338,8 @@ ConditionPathExists=/etc/llm/vllm.env
 EnvironmentFile=/etc/llm/host.env
 ExecStartPre=-/usr/bin/docker rm -f llm-vllm
 ExecStart=/usr/local/lib/llm/vllm-run.sh
-ExecStop=/usr/bin/docker stop -t 30 llm-vllm
+# "-": in ecs-cluster vLLM runs inside llm-ray (vllm-run.sh stops it on SIGTERM); no llm-vllm container.
+ExecStop=-/usr/bin/docker stop -t 30 llm-vllm
 Restart=always
 RestartSec=10
 TimeoutStartSec=300
