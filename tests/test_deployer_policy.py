@@ -35,6 +35,18 @@ ACTIONS: dict[str, set[str]] = {
     "alicloud:oos/secretParameter:SecretParameter": {"oos:CreateSecretParameter", "oos:GetSecretParameter", "oos:GetSecretParameters", "oos:UpdateSecretParameter", "oos:DeleteSecretParameter", "kms:GetSecretValue"},
     "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": {"ecs:CreateDeploymentSet", "ecs:DeleteDeploymentSet", "ecs:DescribeDeploymentSets", "ecs:ModifyDeploymentSetAttribute"},
     "random:index/randomPassword:RandomPassword": set(),  # local to the engine
+    # acs. The cluster entry includes the kubeconfig invoke (cs.get_cluster_credential) and what
+    # the provider reads while it waits for the cluster (task and resource listings).
+    "alicloud:cs/managedKubernetes:ManagedKubernetes": {"cs:CreateCluster", "cs:DeleteCluster", "cs:DescribeClusterDetail", "cs:DescribeClustersV1", "cs:ModifyCluster", "cs:UpgradeCluster", "cs:DescribeClusterResources", "cs:DescribeTaskInfo", "cs:DescribeClusterUserKubeconfig", "cs:DescribeClusterAddonsVersion", "cs:TagResources", "cs:UntagResources", "cs:ListTagResources", "vpc:DescribeVSwitches", "vpc:DescribeVpcs", "ram:PassRole"},
+    "alicloud:cs/kubernetesPermission:KubernetesPermission": {"cs:GrantPermissions", "cs:DescribeUserPermission", "cs:UpdateUserPermissions"},
+    "alicloud:slb/acl:Acl": {"slb:CreateAccessControlList", "slb:DeleteAccessControlList", "slb:DescribeAccessControlLists", "slb:DescribeAccessControlListAttribute", "slb:SetAccessControlListAttribute", "slb:AddAccessControlListEntry", "slb:RemoveAccessControlListEntry", "slb:TagResources", "slb:UntagResources", "slb:ListTagResources"},
+    # Kubernetes objects go through the cluster's API with the kubeconfig (RBAC, not RAM).
+    **{t: set() for t in (
+        "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:PersistentVolume",
+        "kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:Secret", "kubernetes:core/v1:Service",
+        "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:helm.sh/v3:Release",
+        "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet",
+    )},
 }  # fmt: skip
 
 

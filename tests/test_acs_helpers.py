@@ -1,0 +1,79 @@
+"""Shared by the tests/test_acs_*.py files (no tests of its own): plans and schema checks."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from components import manifests
+from components.acs_settings import AcsSettings
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+LWS_CRD = FIXTURES / "lws-v0.5.0.leaderworkerset.x-k8s.io_leaderworkersets.yaml"
+# The manifests are validated at the pinned cluster version's minor (acs.kubernetesVersion).
+K8S_VERSION = ".".join(AcsSettings().kubernetes_version.split("-")[0].split(".")[:2]) + ".0"
+
+
+def strict(schema: Any) -> Any:
+    """The CRD schema with unknown fields forbidden wherever it lists properties (the CRD itself
+    leaves `additionalProperties` open, so a misspelt field would pass)."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def lws_schema() -> dict:
+    crd = yaml.safe_load(LWS_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+    # The API server fills metadata; its schema in a CRD is just `type: object`.
+    return schema
+
+
+def validate(obj: dict) -> None:
+    """Raise when the object is not valid: core kinds by kubernetes-validate (strict, pinned
+    version), the LeaderWorkerSet by its CRD with unknown fields forbidden."""
+    if obj["kind"] == "LeaderWorkerSet":
+        jsonschema.validate(obj, lws_schema())
+        # The pod templates inside are core PodTemplateSpecs: validate them strictly too.
+        lwt = obj["spec"]["leaderWorkerTemplate"]
+        for key in ("leaderTemplate", "workerTemplate"):
+            pod = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": lwt[key]}
+            kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+        return
+    kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def folder_objects(plan_dir: Path) -> dict[str, list[dict]]:
+    folder = plan_dir / "files" / "jump-host" / "llm-k8s-resource"
+    return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in sorted(folder.glob("*.yaml"))}
+
+
+def sample_args(**changes: Any) -> manifests.ManifestArgs:
+    base = dict(
+        stack="t", prefix="llm-t", namespace="llm-model", app="qwq-32b", image="reg/vllm:0.8.5",
+        serve_args=["--served-model-name", "QwQ-32B", "--port", "8000"], served_model_name="QwQ-32B",
+        gpus=1, cpu=16, memory_gib=128, shm_gib=8, gpu_series="GU8TF", compute_class="gpu",
+        compute_qos="default", group_size=1, startup_timeout_s=3600, bucket="b", object_prefix="p/",
+        oss_endpoint="oss-cn-hangzhou-internal.aliyuncs.com", oss_auth="rrsa", oss_role_name="llm-t-oss-rrsa",
+        pv_size_gib=100, readiness_image="reg/vllm:0.8.5", api_key_version=1, public=True,
+        allowed_cidrs=["203.0.113.0/24"],
+    )  # fmt: skip
+    base.update(changes)
+    return manifests.ManifestArgs(**base)  # type: ignore[arg-type]

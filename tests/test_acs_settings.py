@@ -1,0 +1,141 @@
+"""acs settings: bad input stops with one `llm:<key>` line each (exit 2); derived pod layouts."""
+
+from __future__ import annotations
+
+import ipaddress
+from argparse import Namespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components import acs_settings
+from stackctl import plan
+from tests import planning as P
+
+
+def _problems(tmp_path, **changes) -> str:
+    cfg = P.with_changes(P.stack_config("acs"), **changes)
+    with pytest.raises(plan.PlanConfigError) as e:
+        P.run(tmp_path, cfg, stack="acs")
+    return str(e.value)
+
+
+def test_service_cidr_overlapping_the_vpc(tmp_path):
+    out = _problems(tmp_path, acs={"serviceCidr": "192.168.128.0/20"})
+    assert "llm:acs.serviceCidr: overlaps the VPC (got '192.168.128.0/20'" in out
+
+
+def test_one_zone(tmp_path):
+    out = _problems(tmp_path, acs={"zoneIds": ["cn-wulanchabu-a"]})
+    assert "llm:acs.zoneIds: two different zones are needed" in out
+
+
+def test_unknown_gpu_series(tmp_path):
+    out = _problems(tmp_path, acs={"gpuModelSeries": "H100"})
+    assert "llm:acs.gpuModelSeries: unknown ACS GPU model series (got 'H100'; allowed GU8TF, GU8TEF, L20" in out
+
+
+def test_gpu_count_not_offered(tmp_path):
+    out = _problems(tmp_path, acs={"gpusPerPod": 3})
+    assert "llm:acs.gpusPerPod: ACS does not offer this GPU count per pod for GU8TF (got 3; allowed 1, 2, 4, 8)" in out
+
+
+def test_oss_secret_without_the_secret_values(tmp_path):
+    out = _problems(tmp_path, acs={"ossAuth": "secret"})
+    assert "llm:ossAccessKeyId: required with llm:acs.ossAuth secret" in out
+    assert "llm:ossAccessKeySecret: required with llm:acs.ossAuth secret" in out
+
+
+def test_oss_keys_without_oss_secret_mode(tmp_path):
+    out = _problems(tmp_path, ossAccessKeyId={"secure": "x"})
+    assert "llm:ossAccessKeyId: used only with llm:acs.ossAuth secret" in out
+
+
+def test_every_problem_at_once_and_exit_2(tmp_path, capsys):
+    cfg = P.with_changes(
+        P.stack_config("acs"),
+        acs={
+            "zoneIds": ["cn-wulanchabu-a"],
+            "serviceCidr": "192.168.0.0/16",
+            "gpuModelSeries": "X",
+            "ossAuth": "secret",
+        },
+    )
+    path = P.write_stack(tmp_path, cfg)
+    args = Namespace(stack="acs", out=tmp_path / "out", config_file=path, diff=None, json=False, exit_code=False)
+    assert plan.run(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    for key in ("acs.zoneIds", "acs.serviceCidr", "acs.gpuModelSeries", "ossAccessKeyId", "ossAccessKeySecret"):
+        assert any(line.startswith(f"llm:{key}: ") for line in err), key
+    assert not (tmp_path / "out").exists()
+
+
+def test_pod_shape_rules_for_gu8tf(tmp_path):
+    out = _problems(tmp_path, acs={"cpu": 20})
+    assert "llm:acs.cpu: GU8TF with 1 GPU takes 2-16 vCPU at 1-8 GiB per vCPU, or 22 vCPU" in out
+    assert acs_settings.shape_problem("GU8TF", 8, 64, 512) is None
+    assert acs_settings.shape_problem("GU8TF", 8, 64, 600)
+    assert acs_settings.shape_problem("GU8TF", 1, 22, 176) is None
+
+
+def test_model_that_does_not_fit_names_the_key(tmp_path):
+    cfg = dict(model="deepseek-r1", acs={"gpuModelSeries": "L20", "gpusPerPod": 8, "groupSize": 1})
+    out = _problems(tmp_path, **cfg)
+    assert "llm:acs.gpusPerPod: deepseek-r1 needs" in out
+
+
+def test_parallelism_must_match_the_pod_layout(tmp_path):
+    out = _problems(tmp_path, vllm={"tensorParallelSize": 2})
+    assert "llm:vllm.tensorParallelSize: in mode acs it equals the GPUs per pod" in out
+
+
+def test_zone_id_is_the_first_zone(tmp_path):
+    out = _problems(tmp_path, zoneId="cn-wulanchabu-c")
+    assert "llm:zoneId: in mode acs, the first of llm:acs.zoneIds" in out
+
+
+def _resolve(**changes):
+    from pulumi.runtime.config import set_all_config
+
+    from components import settings
+
+    set_all_config({})  # no OSS secret keys left over from an earlier plan in this process
+    cfg = P.with_changes(P.stack_config("acs"), **changes)
+    return settings.resolve({k.removeprefix("llm:"): v for k, v in cfg.items()}).acs
+
+
+@pytest.mark.parametrize(
+    ("model", "series", "gpus", "group"),
+    [
+        ("qwq-32b", "GU8TF", 1, 1),
+        ("qwq-32b", "L20", 2, 1),
+        ("deepseek-r1-distill-llama-70b", "GU8TF", 2, 1),
+        # R1 would squeeze into one 8 x 96 GB pod with ~30 GiB of KV cache: the seed's 2 x 8 instead.
+        ("deepseek-r1", "GU8TF", 8, 2),
+        ("deepseek-r1", "GU8TEF", 8, 1),
+    ],
+)
+def test_derived_pod_layout(model, series, gpus, group):
+    a = _resolve(model=model, acs={"gpuModelSeries": series, "gpusPerPod": None}, vllm={"maxModelLen": 16384})
+    assert (a.gpus_per_pod, a.group_size, a.tensor_parallel, a.pipeline_parallel) == (gpus, group, gpus, group)
+    assert a.lws == (group > 1)
+
+
+def test_default_cidr_plan():
+    assert acs_settings.plan_cidrs("192.168.0.0/16") == (
+        ("192.168.0.0/24", "192.168.64.0/24"),
+        ("192.168.128.0/18", "192.168.192.0/18"),
+    )
+
+
+@given(st.sampled_from(["10.0.0.0", "172.16.0.0", "192.168.0.0"]), st.integers(min_value=8, max_value=22))
+def test_cidr_plan_stays_inside_the_vpc_and_disjoint(base, prefix):
+    vpc = ipaddress.ip_network(f"{base}/{prefix}", strict=False)
+    if not vpc.is_private:
+        return
+    nodes, pods = acs_settings.plan_cidrs(str(vpc))
+    nets = [ipaddress.ip_network(c) for c in (*nodes, *pods)]
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    assert all(n.prefixlen <= 24 for n in nets)
