@@ -133,6 +133,18 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         public = True
         lines.append(f"- public endpoint: EIP {', '.join(e['inputs'].get('addressName', e['name']) for e in eips)}"
                      " (plain HTTP with a bearer key; only the allowlisted CIDRs above reach port 8000)")  # fmt: skip
+    # acs: internet load balancers (a Service's annotations) and the ACL entries they carry.
+    acls = {a["name"]: [e.get("entry") for e in a["inputs"].get("entryLists", [])]
+            for a in _find(resources, "alicloud:slb/acl:Acl")}  # fmt: skip
+    for svc in _find(resources, "kubernetes:core/v1:Service"):
+        ann = svc["inputs"].get("metadata", {}).get("annotations", {})
+        if ann.get("service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type") == "internet":
+            public = True
+            acl = ann.get("service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-id", "")
+            allowed = next((v for k, v in acls.items() if acl.startswith(k)), [])
+            lines.append(f"- public endpoint: internet CLB `{svc['inputs']['metadata'].get('name')}` port 8000, ACL "
+                         f"{ann.get('service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-type')} list "
+                         f"{', '.join(allowed) or acl} (plain HTTP with a bearer key)")  # fmt: skip
     if not public:
         lines.append("- no public endpoint (private only)")
     lines += ["", "## Outputs", "", "```json", json.dumps(outputs, indent=2, ensure_ascii=False), "```", ""]

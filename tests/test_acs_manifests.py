@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from components import manifests
 from components.acs_jump_host import pack_files
 from stackctl import plan
-from tests import test_acs_helpers as H
 from tests import planning as P
+from tests import test_acs_helpers as H
 
 
 @pytest.fixture(scope="module", params=["acs", "acs-r1"])
