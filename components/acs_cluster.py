@@ -169,13 +169,13 @@ class AcsCluster(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         private = args.api_access == "private"
-        kubeconfig = pulumi.Output.all(credential.kube_config, cluster.connections).apply(
+        kubeconfig: pulumi.Output[str] = pulumi.Output.all(credential.kube_config, cluster.connections).apply(
             lambda v: kubeconfig_with_server(v[0], _intranet(v[1]) if private else None)
         )
         self.kubeconfig_expiration = credential.expiration
         self.provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=pulumi.Output.secret(kubeconfig),
+            kubeconfig=pulumi.Output.secret(kubeconfig),  # type: ignore[arg-type]
             cluster_identifier=cluster.id,
             enable_server_side_apply=True,
             opts=child,

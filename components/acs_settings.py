@@ -163,7 +163,7 @@ class AcsResolved:
 def plan_cidrs(vpc_cidr: str) -> tuple[tuple[str, str], tuple[str, str]]:
     """Node and pod vSwitch CIDRs: the VPC in four quarters; nodes get the first /24 of the first
     two (few IPs: the jump host and load balancers), pods the last two whole (one IP per pod)."""
-    vpc = ipaddress.ip_network(vpc_cidr)
+    vpc = ipaddress.IPv4Network(vpc_cidr)
     quarters = list(vpc.subnets(prefixlen_diff=2))
     node_prefix = max(24, quarters[0].prefixlen)
     nodes = tuple(str(next(q.subnets(new_prefix=node_prefix))) for q in quarters[:2])

@@ -97,10 +97,10 @@ def _meta(a: ManifestArgs, name: str, namespaced: bool = True, **extra: Any) -> 
 
 def namespace(a: ManifestArgs) -> dict:
     """The seed's namespace; RRSA's webhook injects OIDC tokens into pods of labelled namespaces."""
-    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(a, a.namespace, namespaced=False)}
+    meta = _meta(a, a.namespace, namespaced=False)
     if a.oss_auth == "rrsa":
-        ns["metadata"]["labels"]["pod-identity.alibabacloud.com/injection"] = "on"
-    return ns
+        meta["labels"]["pod-identity.alibabacloud.com/injection"] = "on"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def service_account(a: ManifestArgs) -> dict:
