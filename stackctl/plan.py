@@ -240,6 +240,11 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
             depends_on[args.name] = names
         return None
 
+    # The config check runs before the mock runtime is set up: a bad config stops here, leaving
+    # no half-configured runtime behind for the next plan in the same process.
+    set_all_config(cfg, secret_keys)
+    _check_config_first()
+
     mocks = Mocks()
     # A fresh event loop and root stack per run, so that plans can run one after another in one
     # process (tests), even after code that closed the current loop (asyncio.run does).
@@ -248,8 +253,6 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
     pmocks.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=Monitor(mocks))
     set_all_config(cfg, secret_keys)
     pulumi.runtime.register_stack_transformation(capture_depends_on)
-
-    _check_config_first()
 
     sys.path.insert(0, str(project_dir))
     old_cwd = os.getcwd()

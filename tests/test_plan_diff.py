@@ -126,3 +126,19 @@ def test_program_raises_the_same_lines_under_pulumi_up(tmp_path):
     with pytest.raises(pulumi.RunError) as e:
         config.load()
     assert str(e.value).splitlines()[1:] == ["llm:vllm.gpuMemoryUtilization: must be in (0, 1] (got 3)"]
+
+
+def test_a_config_error_leaves_the_next_in_process_plan_working(tmp_path):
+    """A bad config used to leave the mock runtime half set up, and the next plan hung."""
+    bad = P.write_stack(tmp_path, P.with_changes(P.stack_config(), vllm={"gpuMemoryUtilization": 3}))
+    code = (
+        "from pathlib import Path\n"
+        "from stackctl import plan\n"
+        "try:\n"
+        f"    plan.run_program('dev', Path({str(bad)!r}))\n"
+        "except plan.PlanConfigError:\n"
+        "    print('config error')\n"
+        "print(len(plan.run_program('dev').records))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=P.ROOT, capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["config", "error", "28"], res.stderr
