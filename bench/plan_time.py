@@ -33,13 +33,29 @@ def floor_script(resources: list[dict]) -> str:
     lines = ["import pulumi", "import pulumi_random"]
     for t in sorted({r["type"] for r in resources}):
         pkg, _, rest = t.partition(":")
+        if pkg == "pulumi" and rest.startswith("providers:"):  # explicit providers are declared resources
+            provider = rest.removeprefix("providers:")
+            if provider in ("alicloud", "kubernetes"):
+                lines.append(f"import pulumi_{provider}\npulumi_{provider}.Provider")
+            continue
+        if pkg == "random":
+            lines.append(f"pulumi_random.{rest.rpartition(':')[2]}")
+            continue
         if pkg not in ("alicloud", "kubernetes") or "/" not in rest:
             continue
         module, _, cls = rest.rpartition(":")
-        group = module.split("/")[0].replace(".", "_")
+        group, _, version = module.partition("/")
         base = "pulumi_alicloud" if pkg == "alicloud" else "pulumi_kubernetes"
+        if pkg == "kubernetes":
+            # pulumi_kubernetes loads classes lazily per API version: import the versioned module.
+            if group == "helm.sh":
+                group = f"helm.{version}"
+            elif not group.isidentifier():  # a custom resource (e.g. LWS)
+                group, cls = "apiextensions", "CustomResource"
+            else:
+                group = f"{group}.{version}"
         lines.append(f"import {base}.{group}")
-        lines.append(f"getattr({base}.{group}, {cls!r}, None)")
+        lines.append(f"getattr({base}.{group}, {cls!r})")
     return "\n".join(lines)
 
 
