@@ -25,6 +25,8 @@ import pulumi_alicloud as alicloud
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.nat_egress import nat_egress
+
 
 def kubeconfig_with_server(kubeconfig: str, server: str | None) -> str:
     """The kubeconfig with every cluster's `server` set to `server` (None: unchanged)."""
@@ -133,7 +135,16 @@ class AcsCluster(pulumi.ComponentResource):
 
         egress: list[pulumi.Resource] = []
         if args.egress == "nat":
-            egress = self._nat(name, args, [*self.node_vswitch_ids, *pod_ids], child)
+            sources = zip(
+                ("snat-node-a", "snat-node-b", "snat-pod-a", "snat-pod-b"),
+                [*self.node_vswitch_ids, *pod_ids],
+                strict=True,
+            )
+            _, entries = nat_egress(
+                name, args.prefix, args.vpc_id, args.node_vswitch_a_id, list(sources),
+                args.nat_bandwidth_mbps, args.tags, child,
+            )  # fmt: skip
+            egress = list(entries)
 
         cluster = alicloud.cs.ManagedKubernetes(
             f"{name}-cluster",
@@ -188,46 +199,3 @@ class AcsCluster(pulumi.ComponentResource):
                 "kubeconfigExpiration": self.kubeconfig_expiration,
             }
         )
-
-    def _nat(
-        self, name: str, args: AcsClusterArgs, vswitch_ids: list[pulumi.Output[str]], child: pulumi.ResourceOptions
-    ) -> list[pulumi.Resource]:
-        """Outbound internet for pods and the jump host (image pulls, kubectl), no inbound."""
-        nat = alicloud.vpc.NatGateway(
-            f"{name}-nat",
-            nat_gateway_name=f"{args.prefix}-nat",
-            vpc_id=args.vpc_id,
-            vswitch_id=args.node_vswitch_a_id,
-            nat_type="Enhanced",
-            network_type="internet",
-            payment_type="PayAsYouGo",
-            internet_charge_type="PayByLcu",
-            tags=args.tags,
-            opts=child,
-        )
-        eip = alicloud.ecs.EipAddress(
-            f"{name}-nat-eip",
-            address_name=f"{args.prefix}-nat-eip",
-            bandwidth=str(args.nat_bandwidth_mbps),
-            internet_charge_type="PayByTraffic",
-            isp="BGP",
-            payment_type="PayAsYouGo",
-            tags=args.tags,
-            opts=child,
-        )
-        assoc = alicloud.ecs.EipAssociation(
-            f"{name}-nat-eip-assoc", allocation_id=eip.id, instance_id=nat.id, instance_type="Nat", opts=child
-        )
-        entries: list[pulumi.Resource] = []
-        for suffix, vsw in zip(("node-a", "node-b", "pod-a", "pod-b"), vswitch_ids, strict=True):
-            entries.append(
-                alicloud.vpc.SnatEntry(
-                    f"{name}-snat-{suffix}",
-                    snat_table_id=nat.snat_table_ids,
-                    source_vswitch_id=vsw,
-                    snat_ip=eip.ip_address,
-                    snat_entry_name=f"{args.prefix}-snat-{suffix}",
-                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[assoc])),
-                )
-            )
-        return entries

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components.nat_egress import nat_egress
 from components.vllm_args import PORT
 
 
@@ -59,7 +60,11 @@ class Network(pulumi.ComponentResource):
 
         self.nat_gateway_id: pulumi.Output[str] | None = None
         if args.egress == "nat":
-            self._nat(name, args, child)
+            nat, _ = nat_egress(
+                name, args.prefix, self.vpc_id, self.vswitch_id, [("snat", self.vswitch_id)],
+                args.nat_bandwidth_mbps, args.tags, child,
+            )  # fmt: skip
+            self.nat_gateway_id = nat.id
 
         sg = alicloud.ecs.SecurityGroup(
             f"{name}-sg",
@@ -105,44 +110,3 @@ class Network(pulumi.ComponentResource):
         self.register_outputs(
             {"vpcId": self.vpc_id, "vswitchId": self.vswitch_id, "securityGroupId": self.security_group_id}
         )
-
-    def _nat(self, name: str, args: NetworkArgs, child: pulumi.ResourceOptions) -> None:
-        """Outbound internet for the instance (driver, Docker, ossutil, image pulls), no inbound."""
-        nat = alicloud.vpc.NatGateway(
-            f"{name}-nat",
-            nat_gateway_name=f"{args.prefix}-nat",
-            vpc_id=self.vpc_id,
-            vswitch_id=self.vswitch_id,
-            nat_type="Enhanced",
-            network_type="internet",
-            payment_type="PayAsYouGo",
-            internet_charge_type="PayByLcu",
-            tags=args.tags,
-            opts=child,
-        )
-        eip = alicloud.ecs.EipAddress(
-            f"{name}-nat-eip",
-            address_name=f"{args.prefix}-nat-eip",
-            bandwidth=str(args.nat_bandwidth_mbps),
-            internet_charge_type="PayByTraffic",
-            isp="BGP",
-            payment_type="PayAsYouGo",
-            tags=args.tags,
-            opts=child,
-        )
-        assoc = alicloud.ecs.EipAssociation(
-            f"{name}-nat-eip-assoc",
-            allocation_id=eip.id,
-            instance_id=nat.id,
-            instance_type="Nat",
-            opts=child,
-        )
-        alicloud.vpc.SnatEntry(
-            f"{name}-snat",
-            snat_table_id=nat.snat_table_ids,
-            source_vswitch_id=self.vswitch_id,
-            snat_ip=eip.ip_address,
-            snat_entry_name=f"{args.prefix}-snat",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[assoc])),
-        )
-        self.nat_gateway_id = nat.id
