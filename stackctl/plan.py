@@ -248,7 +248,7 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
     mocks = Mocks()
     # A fresh event loop and root stack per run, so that plans can run one after another in one
     # process (tests), even after code that closed the current loop (asyncio.run does).
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    _fresh_event_loop()
     psettings.ROOT.set(None)
     pmocks.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=Monitor(mocks))
     set_all_config(cfg, secret_keys)
@@ -279,6 +279,18 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
         if rec.name in depends_on:
             rec.options["dependsOn"] = depends_on[rec.name]
     return result
+
+
+def _fresh_event_loop() -> None:
+    """Install a new event loop and close the one it replaces (unclosed loops left for the
+    interpreter's shutdown can print "Exception ignored in BaseEventLoop.__del__")."""
+    try:
+        old: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # set to None by asyncio.run()
+        old = None
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    if old is not None and not old.is_running() and not old.is_closed():
+        old.close()
 
 
 def _check_config_first() -> None:
@@ -382,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
         print(str(e), file=sys.stderr)
         return 2
     write_plan(result, args.out)
+    asyncio.get_event_loop_policy().get_event_loop().close()  # done with the mock runtime
     if args.diff is None:
         print(f"plan of stack '{args.stack}': {len(result.records)} resources -> {args.out}")
         return 0
