@@ -12,16 +12,17 @@ Settings: the `llm:` config namespace (README, "Configuration").
 
 import pulumi
 
-from components import config
+from components.config.load import load
+from components.config.plans import AcsPlan
 
-resolved, api_key = config.load()
-if resolved.settings.mode == "acs":
-    from components.acs_shape import build_acs
+plan, api_key = load()
+if isinstance(plan, AcsPlan):
+    from components.acs.shape import build_acs
 
-    outputs = build_acs(resolved, api_key)
+    outputs = build_acs(plan, api_key)
 else:
-    from components.ecs_shape import build_ecs
+    from components.ecs.shape import build_ecs
 
-    outputs = build_ecs(resolved, api_key)
+    outputs = build_ecs(plan, api_key)
 for name, value in outputs.items():
     pulumi.export(name, value)

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "plan": ("stackctl.plan", "run the program offline under Pulumi mocks and write a plan"),
+    "plan": ("planner.run", "run the program offline under Pulumi mocks and write a plan"),
     "smoke": ("stackctl.smoke", "send one real chat completion to the endpoint and time it"),
     "bench": ("stackctl.loadtest", "bounded load test of the endpoint"),
     "logs": ("stackctl.logs", "show the last Cloud Assistant invocation results per node"),

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
-from components.settings import SECRET_KEYS, Settings
+from components.config.model import SECRET_KEYS, Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from stackctl import plan
+from planner import run as plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from components import manifests
-from components.acs_settings import AcsSettings
+from components.acs import manifests
+from components.config.model import AcsSettings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LWS_CRD = FIXTURES / "lws-v0.5.0.leaderworkerset.x-k8s.io_leaderworkersets.yaml"

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import manifests
-from components.acs_jump_host import pack_files
-from stackctl import plan
+from components.acs import manifests
+from components.acs.jump_host import pack_files
+from planner import run as plan
 from tests import planning as P
 from tests import test_acs_helpers as H
 

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from components import manifests, scripts
-from stackctl import plan
+from components.acs import manifests
+from components.common import scripts
+from components.ecs import userdata
+from planner import run as plan
 from tests import planning as P
 
 SERVICE = "kubernetes:core/v1:Service"
@@ -77,7 +79,7 @@ def test_kubernetes_provider_uses_a_secret_kubeconfig(qwq):
 
 
 def test_private_api_access_rewrites_the_server(tmp_path):
-    from components.acs_cluster import kubeconfig_with_server
+    from components.acs.cluster import kubeconfig_with_server
 
     cfg = P.with_changes(P.stack_config("acs"), acs={"apiAccess": "private"})
     result = P.run(tmp_path, cfg, stack="acs")
@@ -279,7 +281,7 @@ def test_jump_host_command_carries_every_manifest_and_fits(qwq, r1):
         res = P.by_name(result)
         for cmd in P.of_type(result, "alicloud:ecs/command:Command"):
             assert len(cmd["inputs"]["commandContent"]) <= scripts.COMMAND_B64_LIMIT, cmd["name"]
-        assert len(res["jump-host-instance"]["inputs"]["userData"].encode()) <= scripts.USER_DATA_LIMIT
+        assert len(res["jump-host-instance"]["inputs"]["userData"].encode()) <= userdata.USER_DATA_LIMIT
         script = base64.b64decode(res["jump-host-manifests-command"]["inputs"]["commandContent"]).decode()
         assert "export LLM_MANIFEST_DIR=/root/llm-k8s-resource\n" in script
         assert "{{" not in script

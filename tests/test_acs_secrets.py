@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackctl import plan
+from planner import run as plan
 from tests import planning as P
 from tests.test_secrets import CANARY, decodings, leaks, secret_values
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import acs_settings
-from stackctl import plan
+from components.sizing import acs_pods, cidr
+from planner import run as plan
 from tests import planning as P
 
 
@@ -21,8 +21,8 @@ def _problems(tmp_path, **changes) -> str:
     a state that hangs the next in-process plan)."""
     from pulumi.runtime.config import set_all_config
 
-    from components.config import resolve_engine_config
-    from components.settings import ConfigError
+    from components.config.load import resolve_engine_config
+    from components.config.problems import ConfigError
 
     values, secret_keys = plan.merged_config(
         P.ROOT, P.write_stack(tmp_path, P.with_changes(P.stack_config("acs"), **changes))
@@ -92,9 +92,9 @@ def test_every_problem_at_once_and_exit_2(tmp_path):
 def test_pod_shape_rules_for_gu8tf(tmp_path):
     out = _problems(tmp_path, acs={"cpu": 20})
     assert "llm:acs.cpu: GU8TF with 1 GPU takes 2-16 vCPU at 1-8 GiB per vCPU, or 22 vCPU" in out
-    assert acs_settings.shape_problem("GU8TF", 8, 64, 512) is None
-    assert acs_settings.shape_problem("GU8TF", 8, 64, 600)
-    assert acs_settings.shape_problem("GU8TF", 1, 22, 176) is None
+    assert acs_pods.shape_problem("GU8TF", 8, 64, 512) is None
+    assert acs_pods.shape_problem("GU8TF", 8, 64, 600)
+    assert acs_pods.shape_problem("GU8TF", 1, 22, 176) is None
 
 
 def test_model_that_does_not_fit_names_the_key(tmp_path):
@@ -114,13 +114,13 @@ def test_zone_id_is_the_first_zone(tmp_path):
 
 
 def _resolve(**changes):
-    from pulumi.runtime.config import set_all_config
+    from components.config.plans import AcsPlan
+    from components.config.resolve import resolve
 
-    from components import settings
-
-    set_all_config({})  # no OSS secret keys left over from an earlier plan in this process
     cfg = P.with_changes(P.stack_config("acs"), **changes)
-    return settings.resolve({k.removeprefix("llm:"): v for k, v in cfg.items()}).acs
+    plan = resolve({k.removeprefix("llm:"): v for k, v in cfg.items()})
+    assert isinstance(plan, AcsPlan)
+    return plan
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_derived_pod_layout(model, series, gpus, group):
 
 
 def test_default_cidr_plan():
-    assert acs_settings.plan_cidrs("192.168.0.0/16") == (
+    assert cidr.plan_acs_cidrs("192.168.0.0/16") == (
         ("192.168.0.0/24", "192.168.64.0/24"),
         ("192.168.128.0/18", "192.168.192.0/18"),
     )
@@ -152,7 +152,7 @@ def test_cidr_plan_stays_inside_the_vpc_and_disjoint(base, prefix):
     vpc = ipaddress.ip_network(f"{base}/{prefix}", strict=False)
     if not vpc.is_private:
         return
-    nodes, pods = acs_settings.plan_cidrs(str(vpc))
+    nodes, pods = cidr.plan_acs_cidrs(str(vpc))
     nets = [ipaddress.ip_network(c) for c in (*nodes, *pods)]
     assert all(n.subnet_of(vpc) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])

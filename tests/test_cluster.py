@@ -6,8 +6,10 @@ import base64
 
 import pytest
 
-from components.settings import ConfigError, resolve
-from stackctl import plan, plan_diff
+from components.config.problems import ConfigError
+from components.config.resolve import resolve
+from planner import diff as plan_diff
+from planner import run as plan
 from tests import planning as P
 
 PROD = {k.removeprefix("llm:"): v for k, v in P.stack_config("prod").items() if k.startswith("llm:")}

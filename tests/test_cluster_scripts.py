@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components import scripts
+from components.common import scripts
+from components.ecs import userdata
 from tests.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
 
 SHELLCHECK = REPO / ".venv/bin/shellcheck"
@@ -254,7 +255,7 @@ def test_user_data_on_a_cluster_node_installs_and_enables_ray(tmp_path):
     sb = Sandbox(tmp_path)
     env = {k: v for k, v in sb.env.items() if k.startswith("LLM_")}
     env |= {"LLM_MODEL_DISK_DEVICE": "/dev/vdb", "LLM_ERDMA": 1}
-    res = sb.run_text(scripts.render_user_data(env), {})
+    res = sb.run_text(userdata.render_user_data(env), {})
     assert res.returncode == 0, res.stderr
     assert (sb.lib / "ray-run.sh").read_text() == (USERDATA / "ray-run.sh").read_text()
     assert sb.mode(sb.lib / "ray-run.sh") == 0o755
@@ -527,9 +528,9 @@ def test_cluster_command_size_and_shellcheck(tmp_path, script, env):
 def test_cluster_user_data_size_and_shellcheck(tmp_path):
     from tests.test_render import _host_env
 
-    ud = scripts.render_user_data(_host_env())
+    ud = userdata.render_user_data(_host_env())
     assert "llm-ray.service" in ud
-    assert len(ud.encode()) <= scripts.USER_DATA_LIMIT, len(ud.encode())
+    assert len(ud.encode()) <= userdata.USER_DATA_LIMIT, len(ud.encode())
     path = tmp_path / "user-data.sh"
     path.write_text(ud)
     _shellcheck(path)

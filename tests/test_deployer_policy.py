@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stackctl import plan
+from planner import run as plan
 from tests import planning as P
 from tests.regenerate_golden import example_stacks
 

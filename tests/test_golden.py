@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackctl import plan
+from planner import run as plan
 from tests.regenerate_golden import GOLDEN, example_stacks
 
 

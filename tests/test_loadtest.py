@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from stackctl import loadtest
 from stackctl.__main__ import main
 from stackctl.loadtest import JSON_SCHEMA, percentile, summarize
-from stackctl.testserver import ServerConfig, TestServer
+from tests.fakes.testserver import ServerConfig, TestServer
 
 KEY = "sk-bench-test"
 

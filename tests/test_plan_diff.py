@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from stackctl import plan, plan_diff
+from planner import diff as plan_diff
+from planner import run as plan
 from tests import planning as P
 
 SERVE = {"serving-command", "serving-invocation"}
@@ -118,7 +119,7 @@ def test_program_raises_the_same_lines_under_pulumi_up(tmp_path):
     """Under the engine, the program's own check raises RunError with the same lines."""
     import pulumi
 
-    from components import config
+    from components.config import load as config
 
     cfg_file = P.write_stack(tmp_path, P.with_changes(P.stack_config(), vllm={"gpuMemoryUtilization": 3}))
     engine_cfg, secret = plan.merged_config(P.ROOT, cfg_file)
@@ -133,7 +134,7 @@ def test_a_config_error_leaves_the_next_in_process_plan_working(tmp_path):
     bad = P.write_stack(tmp_path, P.with_changes(P.stack_config(), vllm={"gpuMemoryUtilization": 3}))
     code = (
         "from pathlib import Path\n"
-        "from stackctl import plan\n"
+        "from planner import run as plan\n"
         "try:\n"
         f"    plan.run_program('dev', Path({str(bad)!r}))\n"
         "except plan.PlanConfigError:\n"

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from components import catalog, scripts
+from components.common import scripts
+from components.ecs import userdata
+from components.sizing import catalog, fit
 from tests import planning as P
 
 SG_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
@@ -146,7 +148,7 @@ def test_r1_sized_disk_and_download_bounds(tmp_path):
                          modelDisk={"category": "cloud_essd", "performanceLevel": "PL2"})  # fmt: skip
     res = P.by_name(P.run(tmp_path, cfg))
     disk = res["node-model-disk"]["inputs"]
-    assert disk["size"] == catalog.disk_size_gib(catalog.MODELS["deepseek-r1"]) == 852
+    assert disk["size"] == fit.disk_size_gib(catalog.MODELS["deepseek-r1"]) == 852
     assert (disk["category"], disk["performanceLevel"]) == ("cloud_essd", "PL2")
     assert "burstingEnabled" not in disk
     sync = base64.b64decode(res["model-sync-command"]["inputs"]["commandContent"]).decode()
@@ -185,7 +187,7 @@ def test_serving_command_carries_only_a_reference_to_the_key(dev):
 
 def test_sizes_fit_the_limits(dev):
     res = P.by_name(dev)
-    assert len(res["node-instance"]["inputs"]["userData"].encode()) <= scripts.USER_DATA_LIMIT
+    assert len(res["node-instance"]["inputs"]["userData"].encode()) <= userdata.USER_DATA_LIMIT
     for name in ("model-sync-command", "serving-command"):
         assert len(res[name]["inputs"]["commandContent"]) <= scripts.COMMAND_B64_LIMIT
 

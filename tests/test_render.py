@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import scripts
+from components.common import scripts
+from components.ecs import userdata
 from tests.sandbox import USERDATA
 
 SECRET_REF = "{{oos-secret:llm-prod-deepseek-r1-api-key}}"
@@ -175,12 +176,12 @@ def test_command_size_within_limit(script, env):
 
 # --- user-data -------------------------------------------------------------------------------
 def test_user_data_size_within_limit():
-    ud = scripts.render_user_data(_host_env())
-    assert len(ud.encode("utf-8")) <= scripts.USER_DATA_LIMIT
+    ud = userdata.render_user_data(_host_env())
+    assert len(ud.encode("utf-8")) <= userdata.USER_DATA_LIMIT
 
 
 def test_user_data_shape():
-    ud = scripts.render_user_data(_host_env(), ray=False)
+    ud = userdata.render_user_data(_host_env(), ray=False)
     lines = ud.splitlines()
     assert lines[0] == "#!/bin/bash"
     assert "set -euo pipefail" in lines[:5]
@@ -195,8 +196,8 @@ def test_user_data_shape():
 
 
 def test_user_data_ray_unit_follows_erdma_unless_told():
-    cluster = scripts.render_user_data(_host_env())  # LLM_ERDMA=1: an ecs-cluster node
-    single = scripts.render_user_data({**_host_env(), "LLM_ERDMA": 0})
+    cluster = userdata.render_user_data(_host_env())  # LLM_ERDMA=1: an ecs-cluster node
+    single = userdata.render_user_data({**_host_env(), "LLM_ERDMA": 0})
     for name in ("ray-run.sh", "llm-ray.service"):
         assert f"/{name}\" <<'LLM_EOF'" in cluster
         assert name not in single
@@ -206,18 +207,18 @@ def test_user_data_ray_unit_follows_erdma_unless_told():
         "systemctl enable llm-vllm.service",
         "systemctl enable --now --no-block llm-bootstrap.service",
     ]
-    assert scripts.render_user_data({**_host_env(), "LLM_ERDMA": 0}, ray=True) != single
+    assert userdata.render_user_data({**_host_env(), "LLM_ERDMA": 0}, ray=True) != single
 
 
 def test_user_data_never_carries_the_api_key():
     with pytest.raises(ValueError, match="never be in user-data"):
-        scripts.render_user_data({**_host_env(), "LLM_API_KEY": "abc"})
+        userdata.render_user_data({**_host_env(), "LLM_API_KEY": "abc"})
 
 
 @pytest.mark.parametrize("value", ["a b", "x'y", "$HOME", "{{oos-secret:k}}", "a\nb"])
 def test_user_data_rejects_values_systemd_cannot_read_plainly(value):
     with pytest.raises(ValueError, match="host.env"):
-        scripts.render_user_data({**_host_env(), "LLM_MODEL_ROOT": value})
+        userdata.render_user_data({**_host_env(), "LLM_MODEL_ROOT": value})
 
 
 # --- script files ----------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components import scripts
+from components.common import scripts
+from components.ecs import userdata
 from tests.sandbox import (
     API_KEY,
     BAD_ARGS,
@@ -38,7 +39,7 @@ def test_shellcheck_script(name):
 
 def test_shellcheck_rendered(tmp_path):
     ud = tmp_path / "user-data.sh"
-    ud.write_text(scripts.render_user_data({"LLM_MODEL_DISK_DEVICE": "/dev/vdb"}))
+    ud.write_text(userdata.render_user_data({"LLM_MODEL_DISK_DEVICE": "/dev/vdb"}))
     _shellcheck(ud)
     sync = tmp_path / "sync-command.sh"
     sync.write_text(scripts.render_command(scripts.script_text("model-sync.sh"), {"LLM_MODEL_DIR": "/m/x"}))
@@ -209,7 +210,7 @@ def test_user_data_installs_units_and_host_env(tmp_path):
     _attach_disk(sb)
     env = {k: v for k, v in sb.env.items() if k.startswith("LLM_")}
     env |= {"LLM_MODEL_DISK_DEVICE": str(sb.disk), "LLM_DISK_WAIT_S": 5}
-    res = sb.run_text(scripts.render_user_data(env), {"LLM_POLL_S": "0.1"})
+    res = sb.run_text(userdata.render_user_data(env), {"LLM_POLL_S": "0.1"})
     assert res.returncode == 0, res.stderr
     for name in ("host-bootstrap.sh", "vllm-run.sh"):
         assert (sb.lib / name).read_text() == (USERDATA / name).read_text()

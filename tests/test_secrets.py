@@ -10,7 +10,7 @@ import re
 
 from pulumi.runtime import rpc
 
-from stackctl import plan
+from planner import run as plan
 from tests import planning as P
 
 CANARY = "CanaryKey_7f3a9c2e_do-not-leak_0042"

@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from components import catalog
-from components.settings import ConfigError, Settings, resolve
+from components.config.model import Settings
+from components.config.problems import ConfigError
+from components.config.resolve import resolve
+from components.sizing import catalog, fit
 from tests import planning as P
 
 BASE = {k.removeprefix("llm:"): v for k, v in P.stack_config().items() if k.startswith("llm:")}
@@ -116,7 +118,7 @@ def test_secret_api_key_is_never_echoed():
 @given(heads=st.integers(1, 256), gpus=st.sampled_from([1, 2, 4, 8]))
 def test_default_tp_divides_heads_and_fits_gpus(heads, gpus):
     spec = catalog.ModelSpec("m", "m", 1, "bf16", 10, heads, 1, 1024, 1024, "m", None)
-    tp = catalog.default_tensor_parallel(spec, gpus)
+    tp = fit.default_tensor_parallel(spec, gpus)
     assert heads % tp == 0 and 1 <= tp <= gpus
     assert all(heads % d for d in range(tp + 1, gpus + 1))
 
@@ -131,17 +133,17 @@ def test_default_tp_divides_heads_and_fits_gpus(heads, gpus):
 )
 def test_more_memory_share_never_turns_a_fit_into_a_misfit(model, inst, u1, u2, length):
     m, i = catalog.MODELS[model], catalog.INSTANCE_TYPES[inst]
-    tp = catalog.default_tensor_parallel(m, i.gpus)
+    tp = fit.default_tensor_parallel(m, i.gpus)
     lo, hi = sorted((u1, u2))
-    if catalog.fits(m, i, length, lo, tp):
-        assert catalog.fits(m, i, length, hi, tp)
+    if fit.fits(m, i, length, lo, tp):
+        assert fit.fits(m, i, length, hi, tp)
 
 
 def test_types_that_fit_really_fit():
     m = catalog.MODELS["qwq-32b"]
-    for name in catalog.types_that_fit(m, 32768, 0.9):
+    for name in fit.types_that_fit(m, 32768, 0.9):
         i = catalog.INSTANCE_TYPES[name]
-        assert catalog.fits(m, i, 32768, 0.9, catalog.default_tensor_parallel(m, i.gpus))
+        assert fit.fits(m, i, 32768, 0.9, fit.default_tensor_parallel(m, i.gpus))
 
 
 def test_pulumi_yaml_declares_model_keys_with_matching_defaults():

@@ -14,7 +14,7 @@ import pytest
 
 from stackctl import endpoint, smoke
 from stackctl.__main__ import main
-from stackctl.testserver import ServerConfig, TestServer, content_token, reasoning_token
+from tests.fakes.testserver import ServerConfig, TestServer, content_token, reasoning_token
 
 KEY = "sk-smoke-test"
 

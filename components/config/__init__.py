@@ -1,0 +1,1 @@
+"""The stack config: model (pydantic), problems, rules per mode, the resolved plan, loading."""

@@ -1,0 +1,80 @@
+"""The reviewer's summary of a plan (`summary.md`): a pure function of plan data."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from planner.files import decode
+
+
+def _find(resources: list[dict], type_: str) -> list[dict]:
+    return [r for r in resources if r["type"] == type_]
+
+
+def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
+    by_parent = Counter(r["parent"] or "(stack)" for r in resources)
+    types = {r["name"]: r["type"] for r in resources}
+    lines = [f"# Offline plan: stack `{stack}`", "", f"{len(resources)} resources.", ""]
+    lines += ["## Resources by component", "", "| component | type | children |", "|---|---|---|"]
+    for parent, n in sorted(by_parent.items()):
+        lines.append(f"| {parent} | {types.get(parent, '')} | {n} |")
+
+    lines += ["", "## Key settings", ""]
+    for inst in _find(resources, "alicloud:ecs/instance:Instance"):
+        i = inst["inputs"]
+        lines.append(f"- instance `{i.get('instanceName')}`: {i.get('instanceType')}, {i.get('instanceChargeType')}, "
+                     f"traffic mode {i.get('networkInterfaceTrafficMode', 'Standard')}")  # fmt: skip
+    for disk in _find(resources, "alicloud:ecs/ecsDisk:EcsDisk"):
+        i = disk["inputs"]
+        lines.append(f"- model disk `{i.get('diskName')}`: {i.get('size')} GiB {i.get('category')}"
+                     f" (bursting {i.get('burstingEnabled', '-')}, level {i.get('performanceLevel', '-')})")  # fmt: skip
+    for k in ("servedModelName", "tensorParallelSize", "pipelineParallelSize", "modelDir", "rayDashboard"):
+        if k in outputs:
+            note = (
+                " (derived: largest divisor of the attention heads that fits the GPUs)"
+                if k == "tensorParallelSize"
+                else ""
+            )
+            lines.append(f"- {k}: `{outputs[k]}`{note}")
+    for cmd in _find(resources, "alicloud:ecs/command:Command"):
+        i = cmd["inputs"]
+        script = decode(i.get("commandContent", ""))
+        image = next(
+            (ln.split("=", 1)[1] for ln in script.splitlines() if ln.startswith("export LLM_VLLM_IMAGE=")), None
+        )
+        extra = f", image {image}" if image else ""
+        lines.append(f"- command `{i.get('name')}`: timeout {i.get('timeout')} s{extra}")
+    for inv in _find(resources, "alicloud:ecs/ecsInvocation:EcsInvocation"):
+        opts = inv["options"]
+        lines.append(f"- invocation `{inv['name']}`: create timeout {opts.get('customTimeouts', {}).get('create', 'default (1m)')}"
+                     f", waits for {', '.join(opts.get('dependsOn', [])) or 'nothing explicit'}")  # fmt: skip
+
+    lines += ["", "## What is reachable from outside the VPC", ""]
+    public = False
+    for rule in _find(resources, "alicloud:ecs/securityGroupRule:SecurityGroupRule"):
+        i = rule["inputs"]
+        source = i.get("cidrIp") or f"members of the group itself ({i.get('sourceSecurityGroupId')}), not outside"
+        lines.append(f"- ingress {i.get('ipProtocol')} {i.get('portRange')} from {source}")
+    eips = [e for e in _find(resources, "alicloud:ecs/eipAddress:EipAddress") if "nat" not in e["name"]]
+    if eips:
+        public = True
+        lines.append(f"- public endpoint: EIP {', '.join(e['inputs'].get('addressName', e['name']) for e in eips)}"
+                     " (plain HTTP with a bearer key; only the allowlisted CIDRs above reach port 8000)")  # fmt: skip
+    # acs: internet load balancers (a Service's annotations) and the ACL entries they carry.
+    acls = {a["name"]: [e.get("entry") for e in a["inputs"].get("entryLists", [])]
+            for a in _find(resources, "alicloud:slb/acl:Acl")}  # fmt: skip
+    for svc in _find(resources, "kubernetes:core/v1:Service"):
+        ann = svc["inputs"].get("metadata", {}).get("annotations", {})
+        if ann.get("service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type") == "internet":
+            public = True
+            acl = ann.get("service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-id", "")
+            allowed = next((v for k, v in acls.items() if acl.startswith(k)), [])
+            lines.append(f"- public endpoint: internet CLB `{svc['inputs']['metadata'].get('name')}` port 8000, ACL "
+                         f"{ann.get('service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-type')} list "
+                         f"{', '.join(allowed) or acl} (plain HTTP with a bearer key)")  # fmt: skip
+    if not public:
+        lines.append("- no public endpoint (private only)")
+    lines += ["", "## Outputs", "", "```json", json.dumps(outputs, indent=2, ensure_ascii=False), "```", ""]
+    return "\n".join(lines)
