@@ -17,7 +17,7 @@ from alibabacloud_ecs20140526 import models  # noqa: E402
 
 from stackctl import logs  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OUTPUT = "\n".join(f"line {i}" for i in range(1, 101)) + "\nvllm ready: 让我们开始\n"
 
 

@@ -14,7 +14,7 @@ import yaml
 from components.acs import manifests
 from components.config.model import AcsSettings
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LWS_CRD = FIXTURES / "lws-v0.5.0.leaderworkerset.x-k8s.io_leaderworkersets.yaml"
 # The manifests are validated at the pinned cluster version's minor (acs.kubernetesVersion).
 K8S_VERSION = ".".join(AcsSettings().kubernetes_version.split("-")[0].split(".")[:2]) + ".0"

@@ -7,7 +7,7 @@ import pytest
 
 from planner import run as plan
 from tests import planning as P
-from tests.test_secrets import CANARY, decodings, leaks, secret_values
+from tests.program.test_secrets import CANARY, decodings, leaks, secret_values
 
 OSS_CANARY = "OssCanarySecret_5b1d_do-not-leak"
 

@@ -12,7 +12,7 @@ import pytest
 
 from components.common import scripts
 from components.ecs import userdata
-from tests.sandbox import (
+from tests.fakes.sandbox import (
     API_KEY,
     BAD_ARGS,
     GOOD_ARGS,

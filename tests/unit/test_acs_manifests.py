@@ -15,7 +15,7 @@ from components.acs import manifests
 from components.acs.jump_host import pack_files
 from planner import run as plan
 from tests import planning as P
-from tests import test_acs_helpers as H
+from tests.fakes import k8s_schemas as H
 
 
 @pytest.fixture(scope="module", params=["acs", "acs-r1"])

@@ -38,7 +38,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 USERDATA = REPO / "userdata"
 
 API_KEY = "sk-sandbox_CANARY-7f3a9"

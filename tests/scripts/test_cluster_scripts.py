@@ -14,7 +14,7 @@ import pytest
 
 from components.common import scripts
 from components.ecs import userdata
-from tests.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
+from tests.fakes.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
 
 SHELLCHECK = REPO / ".venv/bin/shellcheck"
 HEAD, W1, W2 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
@@ -481,7 +481,7 @@ LONG_NCCL = "\n".join(
 
 
 def _prod_ray_env() -> dict[str, str | int]:
-    from tests.test_render import _serve_env as single
+    from tests.unit.test_render import _serve_env as single
 
     image = str(single()["LLM_VLLM_IMAGE"])
     return {
@@ -502,7 +502,7 @@ def _prod_ray_env() -> dict[str, str | int]:
 
 
 def _prod_serve_env() -> dict[str, str | int]:
-    from tests.test_render import _serve_env as single
+    from tests.unit.test_render import _serve_env as single
 
     return {
         **single(),
@@ -526,7 +526,7 @@ def test_cluster_command_size_and_shellcheck(tmp_path, script, env):
 
 
 def test_cluster_user_data_size_and_shellcheck(tmp_path):
-    from tests.test_render import _host_env
+    from tests.unit.test_render import _host_env
 
     ud = userdata.render_user_data(_host_env())
     assert "llm-ray.service" in ud

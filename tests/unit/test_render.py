@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from components.common import scripts
 from components.ecs import userdata
-from tests.sandbox import USERDATA
+from tests.fakes.sandbox import USERDATA
 
 SECRET_REF = "{{oos-secret:llm-prod-deepseek-r1-api-key}}"
 # Realistic worst cases: a long vLLM argument list and long OSS/registry names.
