@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 OUT ?= out/plan-$(STACK)
 
-.PHONY: venv plan test lint golden bench clean
+.PHONY: venv plan test lint golden bench-plan-time bench-boot-path clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,19 +22,25 @@ plan: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy components stackctl planner
 	$(PY) -m pytest -q -n 2
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components stackctl
+	$(VENV)/bin/mypy components stackctl planner
 
 ## Regenerate golden files under tests/golden/ and the README configuration table after an intended change
 golden: venv
 	$(PY) -m tests.regenerate_golden
 	$(PY) -m stackctl.docs
 
-bench: venv
+## Benchmarks (not tests). Plan time of the offline plan vs an import floor; the ECS boot critical
+## path in the sandbox. (The endpoint load test is `python -m stackctl bench`, against a server.)
+bench-plan-time: venv
 	$(PY) bench/plan_time.py
+
+bench-boot-path: venv
+	$(PY) bench/boot_path.py
 
 clean:
 	rm -rf $(VENV) out

@@ -106,6 +106,11 @@ class InstanceSpec:
     gpu_model: str
     erdma: bool = False
     uefi: bool = False  # needs a UEFI image (ebmgn8*)
+    nvme: bool = False  # cloud disks attach as NVMe (/dev/nvme*n1), per the family page
+    # GPUs joined by NVSwitch (HGX): CUDA needs nvidia-fabricmanager running, same version as the
+    # driver (NVIDIA's Fabric Manager guide). Which Alibaba types these are is unverified for the
+    # VM types (llm:host.fabricManager overrides: auto | on | off).
+    nvswitch: bool = False
     disk_bandwidth_mbps: int | None = None  # cloud-disk bandwidth cap, MB/s, where known
     verified: bool = False  # name and figures checked against a primary source
 
@@ -127,15 +132,15 @@ INSTANCE_TYPES: dict[str, InstanceSpec] = {
         # gn8is: NVIDIA L20 48 GB, eRDMA (FACTS.md: 1/2/4/8 GPUs).
         *_family(
             "gn8is", {".2xlarge": 1, "-2x.8xlarge": 2, "-4x.16xlarge": 4, "-8x.32xlarge": 8},
-            48, "L20", erdma=True,
+            48, "L20", erdma=True, nvme=True,
         ),
         # gn8v: 96 GB per GPU, eRDMA (FACTS.md: 1/2/4/8 GPUs).
         *_family(
             "gn8v", {".4xlarge": 1, "-2x.8xlarge": 2, "-4x.12xlarge": 4, "-8x.24xlarge": 8},
-            96, "GU8TF", erdma=True,
+            96, "GU8TF", erdma=True, nvme=True,
         ),
         # Bare metal, 2 eRDMA NICs each, UEFI images only (FACTS.md).
-        InstanceSpec("ecs.ebmgn8v.48xlarge", 8, 96, "GU8TF", erdma=True, uefi=True, verified=True),
-        InstanceSpec("ecs.ebmgn8is.32xlarge", 8, 48, "L20", erdma=True, uefi=True, verified=True),
+        InstanceSpec("ecs.ebmgn8v.48xlarge", 8, 96, "GU8TF", erdma=True, uefi=True, nvme=True, nvswitch=True, verified=True),
+        InstanceSpec("ecs.ebmgn8is.32xlarge", 8, 48, "L20", erdma=True, uefi=True, nvme=True, verified=True),
     ]
 }  # fmt: skip
