@@ -8,8 +8,8 @@ set -euo pipefail
 
 archive=${LLM_MANIFESTS_TGZ_B64:?LLM_MANIFESTS_TGZ_B64 is required}
 hash=${LLM_MANIFESTS_HASH:?LLM_MANIFESTS_HASH is required}
-dir=${LLM_MANIFEST_DIR:-/root/llm-k8s-resource}
-etc_dir=${LLM_ETC_DIR:-/etc/llm}
+dir=${LLM_MANIFEST_DIR:?LLM_MANIFEST_DIR is required}
+etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
 : "${LLM_CLUSTER_ID:?}" "${LLM_REGION:?}" "${LLM_ROLE_NAME:?}" "${LLM_NAMESPACE:?}"
 
 mkdir -p "$dir" "$etc_dir"

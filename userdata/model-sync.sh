@@ -5,26 +5,26 @@
 set -Eeuo pipefail
 
 source_url=${LLM_MODEL_SOURCE:?LLM_MODEL_SOURCE is required (oss://bucket/prefix/)}
-revision=${LLM_MODEL_REVISION:-}
+revision=${LLM_MODEL_REVISION?LLM_MODEL_REVISION must be set (may be empty)}
 model_dir=${LLM_MODEL_DIR:?LLM_MODEL_DIR is required}
 marker=${LLM_MODEL_MARKER:?LLM_MODEL_MARKER is required}
 region=${LLM_OSS_REGION:?LLM_OSS_REGION is required}
-endpoint=${LLM_OSS_ENDPOINT:-oss-$region-internal.aliyuncs.com}
+endpoint=${LLM_OSS_ENDPOINT:?LLM_OSS_ENDPOINT is required}
 role=${LLM_RAM_ROLE:?LLM_RAM_ROLE is required}
-expected_shards=${LLM_EXPECTED_SHARDS:-}
-expected_bytes=${LLM_EXPECTED_BYTES:-}
-ossutil_version=${LLM_OSSUTIL_VERSION:-2.2.0}
-ossutil_url=${LLM_OSSUTIL_URL:-https://gosspublic.alicdn.com/ossutil/v2/$ossutil_version/ossutil-$ossutil_version-linux-amd64.zip}
-ossutil_sha256=${LLM_OSSUTIL_SHA256:-}
-jobs=${LLM_SYNC_JOBS:-8}
-parallel=${LLM_SYNC_PARALLEL:-8}
-retries=${LLM_SYNC_RETRIES:-3}
-backoff_s=${LLM_SYNC_BACKOFF_S:-30}
-bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:-3600}
-poll_s=${LLM_POLL_S:-5}
-state_dir=${LLM_STATE_DIR:-/var/lib/llm}
-etc_dir=${LLM_ETC_DIR:-/etc/llm}
-bin_dir=${LLM_BIN_DIR:-/usr/local/bin}
+expected_shards=${LLM_EXPECTED_SHARDS?LLM_EXPECTED_SHARDS must be set (empty: not checked)}
+expected_bytes=${LLM_EXPECTED_BYTES?LLM_EXPECTED_BYTES must be set (empty: not checked)}
+ossutil_version=${LLM_OSSUTIL_VERSION:?LLM_OSSUTIL_VERSION is required}
+ossutil_url=${LLM_OSSUTIL_URL:?LLM_OSSUTIL_URL is required}
+ossutil_sha256=${LLM_OSSUTIL_SHA256?LLM_OSSUTIL_SHA256 must be set (empty: not checked)}
+jobs=${LLM_SYNC_JOBS:?LLM_SYNC_JOBS is required}
+parallel=${LLM_SYNC_PARALLEL:?LLM_SYNC_PARALLEL is required}
+retries=${LLM_SYNC_RETRIES:?LLM_SYNC_RETRIES is required}
+backoff_s=${LLM_SYNC_BACKOFF_S:?LLM_SYNC_BACKOFF_S is required}
+bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:?LLM_BOOTSTRAP_WAIT_S is required}
+poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
+state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
+etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
+bin_dir=${LLM_BIN_DIR:?LLM_BIN_DIR is required}
 # LLM_LIB_DIR is accepted for symmetry with the other phases; nothing here needs it.
 
 partial=$model_dir.partial
@@ -38,6 +38,8 @@ die() {
   printf '%s\n' "$*" >"$marker.failed"
   exit 1
 }
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 if [ -e "$marker" ] && [ -d "$model_dir" ]; then
   log "model already synced: $model_dir ($marker)"
@@ -45,17 +47,6 @@ if [ -e "$marker" ] && [ -d "$model_dir" ]; then
 fi
 rm -f "$marker.failed"
 trap 'die "unexpected failure (exit $?) at line $LINENO"' ERR
-
-wait_bootstrap() {
-  local deadline=$((SECONDS + bootstrap_wait_s))
-  until [ -e "$state_dir/bootstrap.done" ]; do
-    if [ -e "$state_dir/bootstrap.failed" ]; then
-      die "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")"
-    fi
-    [ "$SECONDS" -lt "$deadline" ] || die "host bootstrap not done within ${bootstrap_wait_s}s ($state_dir/bootstrap.done)"
-    sleep "$poll_s"
-  done
-}
 
 install_ossutil() {
   [ -x "$ossutil" ] && return

@@ -73,6 +73,7 @@ def manifests_command(files: Mapping[str, str], cluster_id: str, region: str, ro
         "LLM_ROLE_NAME": role_name,
         "LLM_NAMESPACE": namespace,
         "LLM_MANIFEST_DIR": MANIFEST_DIR,
+        "LLM_ETC_DIR": "/etc/llm",
         "LLM_MANIFESTS_TGZ_B64": pack_files(files),
     }
     return scripts.render_command(scripts.script_text("jump-host-manifests.sh"), env)

@@ -27,6 +27,9 @@ HEREDOC_END = "LLM_EOF"
 # A heredoc opener (not a `<<<` here-string): its body is data and is kept verbatim.
 _HEREDOC_START = re.compile(r"(?<!<)<<-?(?!<)\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _COMMENT_LINE = re.compile(r"^\s*#")
+# How a Cloud Assistant script sources a helper library next to it (so that it also runs from
+# userdata/ in the sandbox); in command content the line is replaced by the library's body.
+_SOURCE_LINE = re.compile(r'^\. "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/(lib/[a-z0-9_-]+\.sh)"$', re.M)
 
 
 def check_env(env: Mapping[str, str | int]) -> dict[str, str]:
@@ -63,6 +66,19 @@ def script_text(name: str) -> str:
     if path.parent != USERDATA_DIR:
         raise ValueError(f"{name!r} is not a file name in userdata/")
     return path.read_text(encoding="utf-8")
+
+
+def library_text(rel: str) -> str:
+    """The text of `userdata/lib/<name>.sh` (`rel` as the source line names it: lib/<name>.sh)."""
+    path = (USERDATA_DIR / rel).resolve()
+    if path.parent != USERDATA_DIR / "lib":
+        raise ValueError(f"{rel!r} is not a file in userdata/lib/")
+    return path.read_text(encoding="utf-8")
+
+
+def inline_libraries(script: str) -> str:
+    """The script with each `. "$(dirname ...)/lib/X.sh"` line replaced by that library's text."""
+    return _SOURCE_LINE.sub(lambda m: library_text(m[1]).rstrip("\n"), script)
 
 
 def script_env(name: str) -> frozenset[str]:
@@ -110,7 +126,7 @@ def render_command(script: str, env: Mapping[str, str | int], *, source: str | N
     name in `userdata/`) is named in a first comment line for whoever reads the command.
     """
     checked = check_env(env)
-    body = strip_comments(_body(script))
+    body = strip_comments(inline_libraries(_body(script)))
     if "{{" in body:
         raise ValueError("script body contains '{{', which Cloud Assistant parses as a parameter")
     for key, value in checked.items():

@@ -39,6 +39,9 @@ RAY_WAIT_S = 1800
 PULL_RETRIES = 5
 PULL_BACKOFF_S = 15
 POLL_S = 10
+LOCK_WAIT_S = 600  # another run of the same phase holding its lock
+SYNC_BACKOFF_S = 30  # ossutil retries: pause x attempt
+RAY_WATCH_S = 30  # vllm-run.sh's lost-node watchdog period (ecs-cluster)
 
 _COMMON = {
     "LLM_MODEL_ROOT": MODEL_ROOT,
@@ -149,7 +152,9 @@ def sync_env(m: ModelCopy, role_name: str) -> dict[str, str | int]:
         "LLM_SYNC_JOBS": 16,
         "LLM_SYNC_PARALLEL": 8,
         "LLM_SYNC_RETRIES": 5,
+        "LLM_SYNC_BACKOFF_S": SYNC_BACKOFF_S,
         "LLM_BOOTSTRAP_WAIT_S": BOOTSTRAP_WAIT_S,
+        "LLM_POLL_S": POLL_S,
     }
 
 
@@ -170,6 +175,7 @@ def ray_env(ray: RayInputs, head_ip: str) -> dict[str, str | int]:
         "LLM_PULL_RETRIES": PULL_RETRIES,
         "LLM_PULL_BACKOFF_S": PULL_BACKOFF_S,
         "LLM_POLL_S": POLL_S,
+        "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
     }
 
 
@@ -184,13 +190,17 @@ def ray_timeout_s() -> int:
 
 
 def serve_env(sv: ServeInputs, api_key_parameter: str, node_ips: Sequence[str] = ()) -> dict[str, str | int]:
-    cluster: dict[str, str | int] = {}
+    cluster: dict[str, str | int] = {
+        "LLM_CLUSTER_NODES": 1,
+        "LLM_CLUSTER_NODE_IPS": "",
+        "LLM_GPUS_PER_NODE": sv.gpus_per_node,
+        "LLM_RAY_WAIT_S": RAY_WAIT_S,
+        "LLM_RAY_WATCH_S": RAY_WATCH_S,
+    }
     if sv.ray is not None:
-        cluster = {
+        cluster |= {
             "LLM_CLUSTER_NODES": sv.ray.nodes,
             "LLM_CLUSTER_NODE_IPS": ",".join(node_ips),
-            "LLM_GPUS_PER_NODE": sv.gpus_per_node,
-            "LLM_RAY_WAIT_S": RAY_WAIT_S,
             # Ties this run to the Ray settings: when Ray restarts (image, NCCL), serving re-runs
             # too, so `pulumi up` again ends only when the model answers.
             "LLM_RAY_GENERATION": ray_generation(sv.ray, node_ips[0]),
@@ -214,6 +224,7 @@ def serve_env(sv: ServeInputs, api_key_parameter: str, node_ips: Sequence[str] =
         "LLM_PULL_RETRIES": PULL_RETRIES,
         "LLM_PULL_BACKOFF_S": PULL_BACKOFF_S,
         "LLM_POLL_S": POLL_S,
+        "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
         **cluster,
     }
 

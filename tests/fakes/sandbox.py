@@ -38,6 +38,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.ecs import host_env
+
 REPO = Path(__file__).resolve().parents[2]
 USERDATA = REPO / "userdata"
 
@@ -46,6 +48,37 @@ IMAGE = "registry.example.com/vllm/vllm-openai:v0.8.5"
 SERVED_NAME = "ds-r1"
 GOOD_ARGS = "--served-model-name\nds-r1\n--max-model-len\n32768\n--port\n8000"
 BAD_ARGS = "--served-model-name\nds-r1\n--max-model-len\n999999\n--port\n8000"
+
+# Settings every Cloud Assistant script requires, as the program renders them (host_env), except
+# the waits, which are short here.
+SCRIPT_DEFAULTS: dict[str, str | int] = {
+    "LLM_PORT": host_env.PORT,
+    "LLM_UNIT": "llm-vllm.service",
+    "LLM_BOOTSTRAP_WAIT_S": 2,
+    "LLM_LOCK_WAIT_S": 1,
+    "LLM_PULL_RETRIES": host_env.PULL_RETRIES,
+    "LLM_PULL_BACKOFF_S": 0,
+    "LLM_RAY_PORT": host_env.RAY_PORT,
+    "LLM_RAY_JOIN_WAIT_S": 20,
+    "LLM_RAY_WAIT_S": 1,
+    "LLM_RAY_WATCH_S": 0.2,
+    "LLM_CLUSTER_NODES": 1,
+    "LLM_CLUSTER_NODE_IPS": "",
+    "LLM_GPUS_PER_NODE": 1,
+    "LLM_NCCL_ENV": "",
+    "LLM_MODEL_WAIT_S": 2,
+    "LLM_HEALTH_WAIT_S": 1,
+    "LLM_OSSUTIL_VERSION": host_env.OSSUTIL_VERSION,
+    "LLM_OSSUTIL_URL": host_env.OSSUTIL_URL,
+    "LLM_OSSUTIL_SHA256": host_env.OSSUTIL_SHA256,
+    "LLM_SYNC_JOBS": 16,
+    "LLM_SYNC_PARALLEL": 8,
+    "LLM_SYNC_RETRIES": 3,
+    "LLM_SYNC_BACKOFF_S": 0,
+    "LLM_EXPECTED_SHARDS": "",
+    "LLM_EXPECTED_BYTES": "",
+    "LLM_MODEL_REVISION": "",
+}
 
 _PRELUDE = """#!/bin/bash
 set -u
@@ -305,6 +338,9 @@ class Sandbox:
             "LLM_SYSTEMD_DIR": str(self.systemd),
             "LLM_MODEL_ROOT": str(self.models),
             "LLM_FSTAB": str(self.fstab),
+            # The scripts carry no defaults of their own: what the program renders (host_env)
+            # is the base, with waits shortened for the sandbox; tests override per case.
+            **{k: str(v) for k, v in SCRIPT_DEFAULTS.items()},
             "LLM_POLL_S": "0.1",
         }
 
@@ -340,9 +376,12 @@ class Sandbox:
         return _PRELUDE.format(sb=self.sb) + _STUBS["ossutil"].lstrip("\n")
 
     # --- running ---------------------------------------------------------------------------
-    def run(self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60):
+    def run(self, script: str | Path, env: dict[str, str] | None = None, timeout: float = 60, bare: bool = False):
+        """Run a script; `bare`: without SCRIPT_DEFAULTS, as on a host where only the command's
+        own exports set anything (the command content must carry every setting)."""
         path = USERDATA / script if isinstance(script, str) else script
-        full = {**self.env, **(env or {})}
+        base = {k: v for k, v in self.env.items() if not bare or k not in SCRIPT_DEFAULTS}
+        full = {**base, **(env or {})}
         return subprocess.run(
             ["bash", str(path)],
             check=False,
@@ -352,10 +391,10 @@ class Sandbox:
             timeout=timeout,
         )
 
-    def run_text(self, content: str, env: dict[str, str] | None = None, timeout: float = 60):
+    def run_text(self, content: str, env: dict[str, str] | None = None, timeout: float = 60, bare: bool = False):
         path = self.root / "script.sh"
         path.write_text(content)
-        return self.run(path, env, timeout)
+        return self.run(path, env, timeout, bare=bare)
 
     # --- inspection ------------------------------------------------------------------------
     def calls(self, name: str | None = None) -> list[str]:

@@ -18,22 +18,23 @@ export LLM_BOOTSTRAP_WAIT_S=3600
 export LLM_PULL_RETRIES=5
 export LLM_PULL_BACKOFF_S=15
 export LLM_POLL_S=10
+export LLM_LOCK_WAIT_S=600
 set -euo pipefail
 
 image=${LLM_VLLM_IMAGE:?LLM_VLLM_IMAGE is required}
 head_ip=${LLM_RAY_HEAD_IP:?LLM_RAY_HEAD_IP is required}
-ray_port=${LLM_RAY_PORT:-6379}
-nccl_env=${LLM_NCCL_ENV:-}
-nodes=${LLM_CLUSTER_NODES:-2}
-join_wait_s=${LLM_RAY_JOIN_WAIT_S:-600}
-bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:-3600}
-pull_retries=${LLM_PULL_RETRIES:-5}
-pull_backoff_s=${LLM_PULL_BACKOFF_S:-15}
-poll_s=${LLM_POLL_S:-5}
-lock_wait_s=${LLM_LOCK_WAIT_S:-600}
-etc_dir=${LLM_ETC_DIR:-/etc/llm}
-state_dir=${LLM_STATE_DIR:-/var/lib/llm}
-model_root=${LLM_MODEL_ROOT:-/mnt/models}
+ray_port=${LLM_RAY_PORT:?LLM_RAY_PORT is required}
+nccl_env=${LLM_NCCL_ENV?LLM_NCCL_ENV must be set (one VAR=value per line)}
+nodes=${LLM_CLUSTER_NODES:?LLM_CLUSTER_NODES is required}
+join_wait_s=${LLM_RAY_JOIN_WAIT_S:?LLM_RAY_JOIN_WAIT_S is required}
+bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:?LLM_BOOTSTRAP_WAIT_S is required}
+pull_retries=${LLM_PULL_RETRIES:?LLM_PULL_RETRIES is required}
+pull_backoff_s=${LLM_PULL_BACKOFF_S:?LLM_PULL_BACKOFF_S is required}
+poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
+lock_wait_s=${LLM_LOCK_WAIT_S:?LLM_LOCK_WAIT_S is required}
+etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
+state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
+model_root=${LLM_MODEL_ROOT:?LLM_MODEL_ROOT is required}
 ray_unit=llm-ray.service
 vllm_unit=llm-vllm.service
 
@@ -41,6 +42,41 @@ log() { printf '%s llm-ray-start: %s\n' "$(date -u +%FT%TZ)" "$*"; }
 die() {
   log "FAILED: $*" >&2
   exit 1
+}
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+# shellcheck shell=bash
+
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+bootstrap_failed() {
+  [ -e "$state_dir/bootstrap.failed" ] || return 1
+  log "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")" >&2
+}
+
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+wait_bootstrap() {
+  local deadline=$((SECONDS + bootstrap_wait_s))
+  until [ -e "$state_dir/bootstrap.done" ]; do
+    bootstrap_failed && die "stopped waiting for the host bootstrap"
+    [ "$SECONDS" -lt "$deadline" ] || die "host bootstrap not done within ${bootstrap_wait_s}s ($state_dir/bootstrap.done)"
+    sleep "$poll_s"
+  done
+}
+
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+pull_image() {
+  local deadline=$((SECONDS + bootstrap_wait_s)) attempt=1
+  until docker info >/dev/null 2>&1; do
+    bootstrap_failed && die "stopped waiting for Docker"
+    [ "$SECONDS" -lt "$deadline" ] || die "Docker not answering within ${bootstrap_wait_s}s"
+    sleep "$poll_s"
+  done
+  until docker pull -q "$image"; do
+    [ "$attempt" -lt "$pull_retries" ] || die "docker pull $image failed $attempt times"
+    log "docker pull attempt $attempt failed; retrying in $((pull_backoff_s * attempt))s"
+    sleep "$((pull_backoff_s * attempt))"
+    attempt=$((attempt + 1))
+  done
+  log "image $image present"
 }
 
 [[ $ray_port =~ ^[0-9]+$ ]] || die "LLM_RAY_PORT $ray_port is not a port number"
@@ -52,28 +88,6 @@ flock -w "$lock_wait_s" 9 || die "another ray-start run held $state_dir/ray.lock
 
 work=$(umask 077 && mktemp -d "$state_dir/ray-start.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-
-wait_bootstrap() {
-  local deadline=$((SECONDS + bootstrap_wait_s))
-  until [ -e "$state_dir/bootstrap.done" ]; do
-    if [ -e "$state_dir/bootstrap.failed" ]; then
-      die "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")"
-    fi
-    [ "$SECONDS" -lt "$deadline" ] || die "host bootstrap not done within ${bootstrap_wait_s}s ($state_dir/bootstrap.done)"
-    sleep "$poll_s"
-  done
-}
-
-pull_image() {
-  local attempt=1
-  until docker pull -q "$image"; do
-    [ "$attempt" -lt "$pull_retries" ] || die "docker pull $image failed $attempt times"
-    log "docker pull attempt $attempt failed; retrying in $((pull_backoff_s * attempt))s"
-    sleep "$((pull_backoff_s * attempt))"
-    attempt=$((attempt + 1))
-  done
-  log "image $image present"
-}
 
 node_ip() { # role, local IPs...
   local role=$1 src

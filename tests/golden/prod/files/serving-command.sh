@@ -38,37 +38,39 @@ export LLM_HEALTH_WAIT_S=3600
 export LLM_PULL_RETRIES=5
 export LLM_PULL_BACKOFF_S=15
 export LLM_POLL_S=10
+export LLM_LOCK_WAIT_S=600
 export LLM_CLUSTER_NODES=2
 export LLM_CLUSTER_NODE_IPS=192.168.0.10,192.168.0.11
 export LLM_GPUS_PER_NODE=8
 export LLM_RAY_WAIT_S=1800
-export LLM_RAY_GENERATION=07fc3604457d19f2
+export LLM_RAY_WATCH_S=30
+export LLM_RAY_GENERATION=388bfbfafecdf63e
 set -euo pipefail
 
 image=${LLM_VLLM_IMAGE:?LLM_VLLM_IMAGE is required}
 model_dir=${LLM_MODEL_DIR:?LLM_MODEL_DIR is required}
 marker=${LLM_MODEL_MARKER:?LLM_MODEL_MARKER is required}
-model_root=${LLM_MODEL_ROOT:-/mnt/models}
-vllm_args=${LLM_VLLM_ARGS:-}
+model_root=${LLM_MODEL_ROOT:?LLM_MODEL_ROOT is required}
+vllm_args=${LLM_VLLM_ARGS?LLM_VLLM_ARGS must be set (one argument per line)}
 served_name=${LLM_SERVED_MODEL_NAME:?LLM_SERVED_MODEL_NAME is required}
-key_version=${LLM_API_KEY_VERSION:-}
-port=${LLM_PORT:-8000}
-bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:-3600}
-model_wait_s=${LLM_MODEL_WAIT_S:-14400}
-health_wait_s=${LLM_HEALTH_WAIT_S:-3600}
-lock_wait_s=${LLM_LOCK_WAIT_S:-600}
-pull_retries=${LLM_PULL_RETRIES:-5}
-pull_backoff_s=${LLM_PULL_BACKOFF_S:-15}
-poll_s=${LLM_POLL_S:-5}
-etc_dir=${LLM_ETC_DIR:-/etc/llm}
-state_dir=${LLM_STATE_DIR:-/var/lib/llm}
-unit=${LLM_UNIT:-llm-vllm.service}
+key_version=${LLM_API_KEY_VERSION:?LLM_API_KEY_VERSION is required}
+port=${LLM_PORT:?LLM_PORT is required}
+bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:?LLM_BOOTSTRAP_WAIT_S is required}
+model_wait_s=${LLM_MODEL_WAIT_S:?LLM_MODEL_WAIT_S is required}
+health_wait_s=${LLM_HEALTH_WAIT_S:?LLM_HEALTH_WAIT_S is required}
+lock_wait_s=${LLM_LOCK_WAIT_S:?LLM_LOCK_WAIT_S is required}
+pull_retries=${LLM_PULL_RETRIES:?LLM_PULL_RETRIES is required}
+pull_backoff_s=${LLM_PULL_BACKOFF_S:?LLM_PULL_BACKOFF_S is required}
+poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
+etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
+state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
+unit=${LLM_UNIT:?LLM_UNIT is required}
 container=llm-vllm
-nodes=${LLM_CLUSTER_NODES:-1}
-IFS=', ' read -r -a node_ips <<<"${LLM_CLUSTER_NODE_IPS:-}"
-gpus_per_node=${LLM_GPUS_PER_NODE:-0}
-ray_wait_s=${LLM_RAY_WAIT_S:-1800}
-ray_watch_s=${LLM_RAY_WATCH_S:-30}
+nodes=${LLM_CLUSTER_NODES:?LLM_CLUSTER_NODES is required}
+IFS=', ' read -r -a node_ips <<<"${LLM_CLUSTER_NODE_IPS?LLM_CLUSTER_NODE_IPS must be set (empty on one node)}"
+gpus_per_node=${LLM_GPUS_PER_NODE:?LLM_GPUS_PER_NODE is required}
+ray_wait_s=${LLM_RAY_WAIT_S:?LLM_RAY_WAIT_S is required}
+ray_watch_s=${LLM_RAY_WATCH_S:?LLM_RAY_WATCH_S is required}
 files=(vllm.env vllm.args api-key.env)
 rollback_files=(vllm.env vllm.args)
 
@@ -77,8 +79,43 @@ die() {
   log "FAILED: $*" >&2
   exit 1
 }
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+# shellcheck shell=bash
 
-api_key=${LLM_API_KEY:-}
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+bootstrap_failed() {
+  [ -e "$state_dir/bootstrap.failed" ] || return 1
+  log "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")" >&2
+}
+
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+wait_bootstrap() {
+  local deadline=$((SECONDS + bootstrap_wait_s))
+  until [ -e "$state_dir/bootstrap.done" ]; do
+    bootstrap_failed && die "stopped waiting for the host bootstrap"
+    [ "$SECONDS" -lt "$deadline" ] || die "host bootstrap not done within ${bootstrap_wait_s}s ($state_dir/bootstrap.done)"
+    sleep "$poll_s"
+  done
+}
+
+# shellcheck disable=SC2154,SC2329 # variables set by the caller; not every caller uses every helper
+pull_image() {
+  local deadline=$((SECONDS + bootstrap_wait_s)) attempt=1
+  until docker info >/dev/null 2>&1; do
+    bootstrap_failed && die "stopped waiting for Docker"
+    [ "$SECONDS" -lt "$deadline" ] || die "Docker not answering within ${bootstrap_wait_s}s"
+    sleep "$poll_s"
+  done
+  until docker pull -q "$image"; do
+    [ "$attempt" -lt "$pull_retries" ] || die "docker pull $image failed $attempt times"
+    log "docker pull attempt $attempt failed; retrying in $((pull_backoff_s * attempt))s"
+    sleep "$((pull_backoff_s * attempt))"
+    attempt=$((attempt + 1))
+  done
+  log "image $image present"
+}
+
+api_key=${LLM_API_KEY?LLM_API_KEY must be set}
 export -n LLM_API_KEY 2>/dev/null || true
 if ! [[ $api_key =~ ^[A-Za-z0-9_-]+$ ]]; then
   die "LLM_API_KEY is empty, unresolved or has characters outside [A-Za-z0-9_-]"
@@ -98,11 +135,6 @@ flock -w "$lock_wait_s" 9 || die "another serve run held $state_dir/serve.lock f
 work=$(umask 077 && mktemp -d "$state_dir/serve.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-bootstrap_failed() {
-  [ -e "$state_dir/bootstrap.failed" ] || return 1
-  log "host bootstrap failed: $(cat "$state_dir/bootstrap.failed")" >&2
-}
-
 sync_failed() {
   [ "$marker.failed" -nt "$work" ] || return 1
   log "model sync failed: $(cat "$marker.failed")" >&2
@@ -117,22 +149,6 @@ wait_for() { # what, path, timeout_s
     [ "$SECONDS" -lt "$deadline" ] || die "$what not ready within ${wait_s}s ($path)"
     sleep "$poll_s"
   done
-}
-
-pull_image() {
-  local deadline=$((SECONDS + bootstrap_wait_s)) attempt=1
-  until docker info >/dev/null 2>&1; do
-    bootstrap_failed && die "stopped waiting for Docker"
-    [ "$SECONDS" -lt "$deadline" ] || die "Docker not answering within ${bootstrap_wait_s}s"
-    sleep "$poll_s"
-  done
-  until docker pull -q "$image"; do
-    [ "$attempt" -lt "$pull_retries" ] || die "docker pull $image failed $attempt times"
-    log "docker pull attempt $attempt failed; retrying in $((pull_backoff_s * attempt))s"
-    sleep "$((pull_backoff_s * attempt))"
-    attempt=$((attempt + 1))
-  done
-  log "image $image present"
 }
 
 render_settings() { # dir
