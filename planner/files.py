@@ -20,6 +20,8 @@ def decode(text: str) -> str:
 
 # The jump host's manifests command carries its files as a tar.gz (components/acs_jump_host.py).
 _MANIFESTS_TGZ = re.compile(r"^export LLM_MANIFESTS_TGZ_B64=(\S+)$", re.M)
+# The host-setup commands carry the host's scripts and units the same way (components/ecs/userdata.py).
+_HOST_FILES_TGZ = re.compile(r"^export LLM_FILES_TGZ_B64=(\S+)$", re.M)
 _MANIFEST_FIRST = ("apiVersion", "kind", "metadata")
 
 
@@ -48,8 +50,8 @@ def _dump(obj: dict) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=120)
 
 
-def _jump_host_folder(script: str) -> dict[str, str]:
-    m = _MANIFESTS_TGZ.search(script)
+def _packed_folder(script: str, pattern: re.Pattern[str], folder: str) -> dict[str, str]:
+    m = pattern.search(script)
     if not m:
         return {}
     raw = gzip.decompress(base64.b64decode(m[1].strip("'")))
@@ -58,7 +60,7 @@ def _jump_host_folder(script: str) -> dict[str, str]:
         for member in tar.getmembers():
             f = tar.extractfile(member)
             if f is not None:
-                out[f"jump-host/llm-k8s-resource/{member.name}"] = f.read().decode("utf-8")
+                out[f"{folder}/{member.name}"] = f.read().decode("utf-8")
     return out
 
 
@@ -71,7 +73,8 @@ def artefacts(resources: list[dict]) -> dict[str, str]:
             out[f"{name}.user-data.sh"] = decode(inputs["userData"])
         elif t == "alicloud:ecs/command:Command" and isinstance(inputs.get("commandContent"), str):
             out[f"{name}.sh"] = decode(inputs["commandContent"])
-            out |= _jump_host_folder(out[f"{name}.sh"])
+            out |= _packed_folder(out[f"{name}.sh"], _MANIFESTS_TGZ, "jump-host/llm-k8s-resource")
+            out |= _packed_folder(out[f"{name}.sh"], _HOST_FILES_TGZ, f"{name.removesuffix('-command')}-files")
         elif t.startswith("kubernetes:") and not t.startswith("kubernetes:helm") and t != "pulumi:providers:kubernetes":
             out[f"{name}.yaml"] = _manifest_yaml(inputs)
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 from planner.config import SECRET_PLACEHOLDER
 
+MOCK_ACCOUNT_ID = "1234567890"
 # What `cs.get_cluster_credential` returns offline: a kubeconfig whose token tests look for in
 # the plan files (it must appear nowhere: the program wraps it as a secret).
 MOCK_KUBECONFIG_TOKEN = "mock-kubeconfig-token-0f1e2d3c"
@@ -114,6 +115,9 @@ def run_under_mocks(
             return f"{args.name}-id", _mock_state(args.typ, args.name, _unwrap(args.inputs))
 
         def call(self, args: pmocks.MockCallArgs):
+            if args.token == "alicloud:index/getCallerIdentity:getCallerIdentity":
+                return {"accountId": MOCK_ACCOUNT_ID, "arn": f"acs:ram::{MOCK_ACCOUNT_ID}:root", "id": "caller",
+                        "identityType": "Account"}, []  # fmt: skip
             if args.token == "alicloud:ecs/getImages:getImages":
                 img = {"id": "m-mock-alinux3-latest", "name": "aliyun_3_x64_20G_alibase_mock.vhd"}
                 return {"images": [img], "ids": [img["id"]], "id": "images"}, []

@@ -1,20 +1,25 @@
 #!/bin/bash
-# Host bootstrap, run by llm-bootstrap.service (EnvironmentFile=/etc/llm/host.env) until it has
-# finished once: GPU driver, Docker, NVIDIA container toolkit, optional eRDMA stack, model disk.
-# Idempotent: every step checks before it acts, so a run interrupted by a reboot resumes.
+# Host bootstrap, run by llm-bootstrap.service (EnvironmentFile=/etc/llm/host.env), installed and
+# started by the host-setup phase (host-setup.sh, Cloud Assistant): GPU driver, NVIDIA Fabric
+# Manager (NVSwitch types), Docker, NVIDIA container toolkit, eRDMA (cluster nodes), model disk.
+# Idempotent: every step checks before it acts, so a run interrupted by a reboot resumes, and a
+# re-run after host-setup changed repairs what is missing and leaves the rest alone.
 # On failure it writes $LLM_STATE_DIR/bootstrap.failed naming the step; the other phases read it.
 set -Eeuo pipefail
 
-state_dir=${LLM_STATE_DIR:-/var/lib/llm}
-device=${LLM_MODEL_DISK_DEVICE:?LLM_MODEL_DISK_DEVICE is required}
-model_root=${LLM_MODEL_ROOT:-/mnt/models}
-fs_type=${LLM_FS_TYPE:-ext4}
-fstab=${LLM_FSTAB:-/etc/fstab}
-disk_wait_s=${LLM_DISK_WAIT_S:-300}
-poll_s=${LLM_POLL_S:-2}
-erdma=${LLM_ERDMA:-0}
-ib_sysfs=${LLM_IB_SYSFS:-/sys/class/infiniband}
-docker_repo=${LLM_DOCKER_REPO_URL:-http://mirrors.cloud.aliyuncs.com/docker-ce/linux/centos/docker-ce.repo}
+state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
+serial=${LLM_MODEL_DISK_SERIAL:?LLM_MODEL_DISK_SERIAL is required (the disk ID without d-)}
+dev_dir=${LLM_DEV_DIR:?LLM_DEV_DIR is required}
+sys_dir=${LLM_SYS_DIR:?LLM_SYS_DIR is required}
+model_root=${LLM_MODEL_ROOT:?LLM_MODEL_ROOT is required}
+fs_type=${LLM_FS_TYPE:?LLM_FS_TYPE is required}
+fstab=${LLM_FSTAB:?LLM_FSTAB is required}
+disk_wait_s=${LLM_DISK_WAIT_S:?LLM_DISK_WAIT_S is required}
+poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
+erdma=${LLM_ERDMA:?LLM_ERDMA is required (0 or 1)}
+fabric_manager=${LLM_FABRIC_MANAGER:?LLM_FABRIC_MANAGER is required (0 or 1)}
+fm_package=${LLM_FM_PACKAGE:?LLM_FM_PACKAGE is required}
+docker_repo=${LLM_DOCKER_REPO_URL:?LLM_DOCKER_REPO_URL is required}
 
 step=start
 log() { printf '%s llm-bootstrap: %s\n' "$(date -u +%FT%TZ)" "$*"; }
@@ -48,6 +53,30 @@ install_driver() {
   dnf install -y anolis-epao-release
   dnf install -y "kernel-devel-$(uname -r)" nvidia-driver nvidia-driver-cuda
   modprobe nvidia 2>/dev/null || true
+}
+
+# NVSwitch (HGX) hosts: CUDA does not initialise until nvidia-fabricmanager runs, and its version
+# must be the driver's (NVIDIA's Fabric Manager guide). Runs before the driver check.
+setup_fabric_manager() {
+  step=fabric-manager
+  local version have
+  version=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1) ||
+    fail "nvidia-smi cannot report the driver version"
+  have=$(rpm -q --qf '%{VERSION}' "$fm_package" 2>/dev/null) || have=""
+  if [ "$have" != "$version" ]; then
+    log "installing $fm_package-$version (driver $version)"
+    dnf install -y "$fm_package-$version" || fail "dnf could not install $fm_package-$version for driver $version"
+    have=$(rpm -q --qf '%{VERSION}' "$fm_package" 2>/dev/null) || have=""
+  fi
+  [ "$have" = "$version" ] || fail "$fm_package is ${have:-not installed}, the driver is $version: they must match"
+  systemctl enable --now nvidia-fabricmanager.service
+  systemctl is-active --quiet nvidia-fabricmanager.service ||
+    fail "nvidia-fabricmanager.service is not active (journalctl -u nvidia-fabricmanager)"
+  log "Fabric Manager $have running"
+}
+
+check_driver() {
+  step=nvidia-driver-check
   nvidia-smi >/dev/null 2>&1 || fail "driver installed but nvidia-smi fails (a reboot may be needed)"
 }
 
@@ -74,46 +103,68 @@ install_container_toolkit() {
   systemctl restart docker.service
 }
 
-erdma_devices() {
-  if command -v ibv_devices >/dev/null 2>&1; then
-    ibv_devices 2>/dev/null | awk '$1 ~ /^erdma/ {print $1}'
-  fi
-  local d
-  for d in "$ib_sysfs"/erdma_*; do
-    [ -e "$d" ] && basename "$d"
-  done
-  return 0
-}
-
-# Cluster nodes only (LLM_ERDMA=1): NCCL over eRDMA needs the driver and verbs stack.
+# Cluster nodes only (LLM_ERDMA=1): Alibaba's GPU-instance path (erdma-controller, EGS driver):
+# env_setup.sh --egs, the erdma module in compat mode, then an active port, else NCCL falls back.
 setup_erdma() {
   step=erdma
-  local found
-  found=$(erdma_devices | sort -u)
-  if [ -z "$found" ]; then
-    local url=${LLM_ERDMA_INSTALLER_URL:?LLM_ERDMA_INSTALLER_URL is required when LLM_ERDMA=1}
-    local work
+  local url=${LLM_ERDMA_INSTALLER_URL:?LLM_ERDMA_INSTALLER_URL is required when LLM_ERDMA=1}
+  local sha=${LLM_ERDMA_INSTALLER_SHA256?LLM_ERDMA_INSTALLER_SHA256 must be set (empty: not checked)}
+  local compat=$sys_dir/module/erdma/parameters/compat_mode work info
+  if [ ! -e "$sys_dir/module/erdma" ] || ! command -v ibv_devinfo >/dev/null 2>&1; then
     work=$(mktemp -d)
-    log "installing the eRDMA stack from $url"
-    dnf install -y "kernel-devel-$(uname -r)" gcc-c++ dkms cmake
-    curl -fsSL --retry 5 -o "$work/erdma.tar.gz" "$url"
-    tar -xzf "$work/erdma.tar.gz" -C "$work"
-    (cd "$(dirname "$(find "$work" -name install.sh -print -quit)")" && ./install.sh --batch)
+    log "installing the eRDMA stack with $url --egs"
+    curl -fsSL --retry 5 -o "$work/env_setup.sh" "$url"
+    if [ -n "$sha" ]; then
+      echo "$sha  $work/env_setup.sh" | sha256sum -c --quiet - || fail "eRDMA installer checksum mismatch (expected $sha)"
+    else
+      log "WARNING: $url is not checksummed (llm:host.erdmaInstallerSha256 is unset)"
+    fi
+    (cd "$work" && bash env_setup.sh --egs) || fail "env_setup.sh --egs failed"
     rm -rf "$work"
-    found=$(erdma_devices | sort -u)
   fi
-  [ -n "$found" ] || fail "no eRDMA device found (ibv_devices, $ib_sysfs/erdma_*)"
-  printf '%s\n' "$found" >"$state_dir/erdma.devices"
-  log "eRDMA devices: $(echo "$found" | tr '\n' ' ')"
+  if [ "$(cat "$compat" 2>/dev/null)" != Y ]; then
+    log "loading erdma with compat_mode=Y"
+    rmmod erdma 2>/dev/null || true
+    modprobe erdma compat_mode=Y || fail "modprobe erdma compat_mode=Y failed"
+  fi
+  [ "$(cat "$compat" 2>/dev/null)" = Y ] || fail "eRDMA compat mode is off ($compat is '$(cat "$compat" 2>/dev/null)', GPU instances need Y)"
+  info=$(ibv_devinfo 2>&1) || fail "ibv_devinfo failed: $(head -c 300 <<<"$info")"
+  grep -q 'hca_id:[[:space:]]*erdma' <<<"$info" || fail "no eRDMA device in ibv_devinfo"
+  grep -q 'PORT_ACTIVE' <<<"$info" || fail "no active eRDMA port (ibv_devinfo shows no PORT_ACTIVE)"
+  # NCCL_NET_GDR_LEVEL (GPUDirect RDMA) needs nvidia-peermem on the host.
+  modprobe nvidia_peermem || fail "modprobe nvidia_peermem failed (GPUDirect RDMA)"
+  awk '$1 == "hca_id:" {print $2}' <<<"$info" >"$state_dir/erdma.devices"
+  log "eRDMA ready: $(tr '\n' ' ' <"$state_dir/erdma.devices")(compat mode, port active)"
+}
+
+# The model disk by its serial (the disk ID without d-): virtio disks appear as
+# by-id/virtio-<serial>, NVMe ones (gn8v, gn8is, ebmgn8*) as
+# by-id/nvme-Alibaba_Cloud_Elastic_Block_Storage_<serial>; lsblk's SERIAL column covers both.
+find_disk() {
+  local p name s
+  for p in "$dev_dir/disk/by-id/virtio-$serial" "$dev_dir/disk/by-id/nvme-Alibaba_Cloud_Elastic_Block_Storage_$serial"; do
+    if [ -e "$p" ]; then
+      echo "$p"
+      return
+    fi
+  done
+  while read -r name s; do
+    if [ "$s" = "$serial" ]; then
+      echo "$dev_dir/$name"
+      return
+    fi
+  done < <(lsblk -dn -o NAME,SERIAL 2>/dev/null || true)
 }
 
 setup_disk() {
   step=wait-disk
-  local deadline=$((SECONDS + disk_wait_s))
-  until [ -e "$device" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "model disk $device did not appear within ${disk_wait_s}s"
+  local deadline=$((SECONDS + disk_wait_s)) device
+  until device=$(find_disk) && [ -n "$device" ]; do
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail "model disk with serial $serial did not appear within ${disk_wait_s}s ($dev_dir/disk/by-id/virtio-$serial, $dev_dir/disk/by-id/nvme-Alibaba_Cloud_Elastic_Block_Storage_$serial, lsblk SERIAL)"
     sleep "$poll_s"
   done
+  log "model disk $serial is $device"
 
   step=format-disk
   # blkid exits 2 when it finds nothing on the device: the only case in which we format.
@@ -153,6 +204,10 @@ setup_disk() {
 }
 
 install_driver
+if [ "$fabric_manager" = 1 ]; then
+  setup_fabric_manager
+fi
+check_driver
 install_docker
 install_container_toolkit
 if [ "$erdma" = 1 ]; then

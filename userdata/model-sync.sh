@@ -11,6 +11,7 @@ marker=${LLM_MODEL_MARKER:?LLM_MODEL_MARKER is required}
 region=${LLM_OSS_REGION:?LLM_OSS_REGION is required}
 endpoint=${LLM_OSS_ENDPOINT:?LLM_OSS_ENDPOINT is required}
 role=${LLM_RAM_ROLE:?LLM_RAM_ROLE is required}
+probe_object=${LLM_PROBE_OBJECT:?LLM_PROBE_OBJECT is required (an object under the prefix)}
 expected_shards=${LLM_EXPECTED_SHARDS?LLM_EXPECTED_SHARDS must be set (empty: not checked)}
 expected_bytes=${LLM_EXPECTED_BYTES?LLM_EXPECTED_BYTES must be set (empty: not checked)}
 ossutil_version=${LLM_OSSUTIL_VERSION:?LLM_OSSUTIL_VERSION is required}
@@ -23,7 +24,6 @@ backoff_s=${LLM_SYNC_BACKOFF_S:?LLM_SYNC_BACKOFF_S is required}
 bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:?LLM_BOOTSTRAP_WAIT_S is required}
 poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
 state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
-etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
 bin_dir=${LLM_BIN_DIR:?LLM_BIN_DIR is required}
 # LLM_LIB_DIR is accepted for symmetry with the other phases; nothing here needs it.
 
@@ -71,17 +71,18 @@ install_ossutil() {
   rm -rf "$work"
 }
 
-# The instance-role keys (mode, ecsRoleName) are unverified for ossutil 2: they come from
-# third-party scripts (see FACTS.md, "ossutil 2"). Region and endpoint are also passed as flags.
-write_config() {
-  mkdir -p "$etc_dir"
-  cat >"$etc_dir/ossutil.conf" <<EOF
-[default]
-mode=EcsRamRole
-ecsRoleName=$role
-region=$region
-endpoint=$endpoint
-EOF
+# Credentials: the instance RAM role, named on the command line (no config file: its keys for
+# that mode are documented for ossutil 1 only). Region is required by ossutil 2 (V4 signing).
+oss_flags=(--mode EcsRamRole --ecs-role-name "$role" --region "$region" -e "$endpoint")
+
+# Before anything is downloaded: can this role read the prefix? A denied or wrong-region read
+# fails here with ossutil's own message, not after an hour of retries.
+probe() {
+  local object=$source_url$probe_object out
+  if ! out=$("$ossutil" stat "$object" "${oss_flags[@]}" 2>&1); then
+    die "cannot read $object with the instance role $role ($(tail -n 3 <<<"$out" | tr '\n' ' ')): check the role's policy, the bucket's region ($region) and that the object exists"
+  fi
+  log "readable with role $role: $object"
 }
 
 copy() {
@@ -89,7 +90,7 @@ copy() {
   mkdir -p "$partial" "$ckpt"
   # -u skips files already complete; the checkpoint dir resumes partly transferred ones.
   until "$ossutil" cp -r "$source_url" "$partial/" -f -u -j "$jobs" --parallel "$parallel" \
-    --checkpoint-dir "$ckpt" -c "$etc_dir/ossutil.conf" --region "$region" -e "$endpoint"; do
+    --checkpoint-dir "$ckpt" "${oss_flags[@]}"; do
     [ "$attempt" -lt "$retries" ] || die "ossutil cp failed $attempt times; $partial is kept for the next run to resume"
     log "ossutil cp attempt $attempt failed; retrying in $((backoff_s * attempt))s"
     sleep "$((backoff_s * attempt))"
@@ -127,7 +128,7 @@ PY
 
 wait_bootstrap
 install_ossutil
-write_config
+probe
 
 # A previous run may have moved the copy into place and died before the marker: check that.
 if [ -d "$model_dir" ] && [ ! -d "$partial" ]; then

@@ -20,6 +20,7 @@ lock_wait_s=${LLM_LOCK_WAIT_S:?LLM_LOCK_WAIT_S is required}
 etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
 state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
 model_root=${LLM_MODEL_ROOT:?LLM_MODEL_ROOT is required}
+provider_probe=${LLM_ERDMA_PROVIDER_PROBE:?LLM_ERDMA_PROVIDER_PROBE is required (a shell test run in the image)}
 ray_unit=llm-ray.service
 vllm_unit=llm-vllm.service
 
@@ -56,6 +57,15 @@ node_ip() { # role, local IPs...
 
 wait_bootstrap
 pull_image
+
+# NCCL over eRDMA needs the erdma verbs provider inside the container; without it NCCL silently
+# falls back to TCP sockets. Unless TCP was chosen (NCCL_IB_DISABLE=1), the image must have it.
+if ! grep -qx 'NCCL_IB_DISABLE=1' <<<"$nccl_env"; then
+  if ! docker run --rm --entrypoint /bin/sh "$image" -c "$provider_probe" >/dev/null 2>&1; then
+    die "image $image has no eRDMA verbs provider ($provider_probe failed): NCCL would fall back to TCP sockets; use an image with Alibaba's rdma-core erdma provider, or set llm:cluster.ncclEnv.NCCL_IB_DISABLE to 1 to accept TCP"
+  fi
+  log "image $image has the eRDMA verbs provider"
+fi
 
 # This host's addresses (the sandbox sets LLM_LOCAL_IPS in place of `hostname -I`).
 read -r -a local_ips <<<"${LLM_LOCAL_IPS:-$(hostname -I)}"

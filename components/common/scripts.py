@@ -10,8 +10,11 @@ rendered is the `{{oos-secret:NAME}}` reference for the API key.
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import re
 import shlex
+import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -139,3 +142,16 @@ def render_command(script: str, env: Mapping[str, str | int], *, source: str | N
 def encode_command(content: str) -> str:
     """Base64 of the command content, as `ecs.Command(command_content=...)` takes it."""
     return base64.b64encode(content.encode("utf-8")).decode("ascii")
+
+
+def pack_files(files: Mapping[str, str]) -> str:
+    """Base64 of a reproducible tar.gz (sorted, mtime 0, root-owned, 0644): same files, same text."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in sorted(files):
+            data = files[name].encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode("ascii")

@@ -237,6 +237,49 @@ class AcsSettings(_Model):
         return private_ipv4(v)
 
 
+class HostSettings(_Model):
+    """Host setup facts no primary source settles for every type (DESIGN section 6: unverified
+    facts are config values with a default)."""
+
+    fabric_manager: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="NVIDIA Fabric Manager: auto = on for the catalog's NVSwitch types (unverified for VM types)",
+    )
+    fabric_manager_package: str = Field(
+        "nvidia-fabric-manager", description="Fabric Manager RPM (NVIDIA's name; installed as <name>-<driver version>)"
+    )
+    erdma_installer_url: str = Field(
+        "http://mirrors.cloud.aliyuncs.com/erdma/env_setup.sh",
+        description="eRDMA installer for GPU instances, run with --egs (Alibaba's erdma-controller)",
+    )
+    erdma_installer_sha256: str = Field(
+        "", description="SHA-256 of the eRDMA installer (unset: not checked, a warning is logged; unverified)"
+    )
+
+    @field_validator("erdma_installer_sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError("must be 64 lower-case hex digits")
+        return v
+
+    @field_validator("erdma_installer_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        # http: Alibaba's in-VPC mirror (mirrors.cloud.aliyuncs.com) is served over plain HTTP;
+        # integrity comes from erdmaInstallerSha256.
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/~%+-]*", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    @field_validator("fabric_manager_package")
+    @classmethod
+    def _pkg(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}", v):
+            raise ValueError("not an RPM package name")
+        return v
+
+
 class Settings(_Model):
     mode: Literal["ecs-single", "ecs-cluster", "acs"] = Field("ecs-single", description="shape")
     region: str = Field(description="Alibaba Cloud region, e.g. cn-hangzhou")
@@ -260,6 +303,7 @@ class Settings(_Model):
         None, gt=0, description="model download bound (default: from size at 100 MB/s, x2)"
     )
     cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="ecs-cluster only")  # type: ignore[arg-type]
+    host: HostSettings = Field(default_factory=HostSettings, description="ECS host setup (Fabric Manager, eRDMA)")  # type: ignore[arg-type]
     acs: AcsSettings = Field(default_factory=AcsSettings, description="acs only")  # type: ignore[arg-type]
     tags: dict[str, str] = Field(default_factory=dict, description="added to every resource that takes tags")
 

@@ -8,7 +8,6 @@ throttled by a default `cloud_efficiency` disk.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -35,8 +34,7 @@ class GpuNodeArgs:
     spot: bool
     uefi: bool
     tags: dict[str, str]
-    # Renders user-data from the model disk's ID (the bootstrap finds the disk by its serial).
-    user_data: Callable[[str], str]
+    user_data: str  # static: host setup is a Cloud Assistant phase (components/ecs/userdata.py)
     image_id: str | None = None
     key_pair_name: str | None = None
     erdma: bool = False
@@ -91,16 +89,18 @@ class GpuNode(pulumi.ComponentResource):
             key_name=args.key_pair_name,
             network_interface_traffic_mode="HighPerformance" if args.erdma else None,
             deployment_set_id=args.deployment_set_id,
-            user_data=disk.id.apply(args.user_data),
+            user_data=args.user_data,
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["image_id"]),
         )
+        # A replaced instance (traffic mode, spot, system disk category force it) must get the
+        # disk only after the old attachment is gone: the disk can be attached once.
         attachment = alicloud.ecs.EcsDiskAttachment(
             f"{name}-model-disk-attach",
             disk_id=disk.id,
             instance_id=instance.id,
             delete_with_instance=False,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         role = alicloud.ecs.RamRoleAttachment(
             f"{name}-role-attach",

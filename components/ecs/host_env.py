@@ -1,8 +1,8 @@
-"""The `LLM_*` environment blocks of the three host phases, as pure functions of the settings.
+"""The `LLM_*` environment blocks of the host phases, as pure functions of each phase's inputs.
 
-Which phase a setting feeds decides what a change re-runs (DESIGN section 1): the bootstrap
-(user-data) gets nothing a user changes; the model feeds only the sync; every serving setting
-only the serve command.
+Which phase a setting feeds decides what a change re-runs (DESIGN section 1): host setup gets
+the host's own facts (disk, eRDMA, Fabric Manager) and the host files; the model feeds only the
+sync; every serving setting only the serve command; Ray-level settings only the Ray run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from components.common import scripts
 from components.common.ports import PORT, RAY_PORT
 from components.common.vllm_args import serve_args
 from components.config.plans import EcsPlan
+from components.ecs import userdata
 
 MODEL_ROOT = "/mnt/models"
 STATE_DIR = "/var/lib/llm"
@@ -27,9 +28,9 @@ OSSUTIL_URL = f"https://gosspublic.alicdn.com/ossutil/v2/{OSSUTIL_VERSION}/ossut
 # FACTS.md lists 2.2.0 with a SHA256 on the download page; it could not be read offline here, so
 # the check is off by default (empty) until a verified value is filled in.
 OSSUTIL_SHA256 = ""
-# Used only on eRDMA nodes (ecs-cluster). FACTS.md gives the pattern erdma_installer-<ver>.tar.gz;
-# the "latest" alias is unverified.
-ERDMA_INSTALLER_URL = "http://mirrors.cloud.aliyuncs.com/erdma/erdma_installer-latest.tar.gz"
+SYSTEMD_DIR = "/etc/systemd/system"
+DOCKER_REPO_URL = "http://mirrors.cloud.aliyuncs.com/docker-ce/linux/centos/docker-ce.repo"
+DISK_WAIT_S = 900
 
 # Bounds and pacing every Cloud Assistant script reads from its env block (no second default
 # in the scripts: they fail on a missing variable).
@@ -42,6 +43,9 @@ POLL_S = 10
 LOCK_WAIT_S = 600  # another run of the same phase holding its lock
 SYNC_BACKOFF_S = 30  # ossutil retries: pause x attempt
 RAY_WATCH_S = 30  # vllm-run.sh's lost-node watchdog period (ecs-cluster)
+# rdma-core's provider drivers file for erdma, as Alibaba's erdma packages install it (unverified
+# for the EGS image: the check makes a missing provider a named failure instead of a TCP fallback).
+ERDMA_PROVIDER_PROBE = "ls /etc/libibverbs.d/ | grep -q erdma"
 
 _COMMON = {
     "LLM_MODEL_ROOT": MODEL_ROOT,
@@ -122,15 +126,70 @@ def serve_inputs(p: EcsPlan) -> ServeInputs:
     )  # fmt: skip
 
 
-def bootstrap_env(disk_device: str, erdma: bool = False) -> dict[str, str | int]:
+@dataclass(frozen=True)
+class SetupInputs:
+    """What host setup needs: host facts from the catalog and llm:host, nothing a user tunes often."""
+
+    erdma: bool  # ecs-cluster nodes
+    fabric_manager: bool  # NVSwitch types (or llm:host.fabricManager)
+    fm_package: str
+    erdma_installer_url: str
+    erdma_installer_sha256: str
+
+
+def setup_inputs(p: EcsPlan) -> SetupInputs:
+    h = p.settings.host
+    fm = {"on": True, "off": False}.get(h.fabric_manager, p.instance.nvswitch)
+    return SetupInputs(
+        erdma=p.cluster, fabric_manager=fm, fm_package=h.fabric_manager_package,
+        erdma_installer_url=h.erdma_installer_url, erdma_installer_sha256=h.erdma_installer_sha256,
+    )  # fmt: skip
+
+
+def bootstrap_env(si: SetupInputs, disk_serial: str) -> dict[str, str | int]:
+    """host.env: what host-bootstrap.sh and the units read (EnvironmentFile)."""
     return {
         **_COMMON,
-        "LLM_MODEL_DISK_DEVICE": disk_device,
-        "LLM_DISK_WAIT_S": 900,
+        "LLM_MODEL_DISK_SERIAL": disk_serial,
+        "LLM_DEV_DIR": "/dev",
+        "LLM_SYS_DIR": "/sys",
         "LLM_FS_TYPE": "ext4",
-        "LLM_ERDMA": 1 if erdma else 0,
-        "LLM_ERDMA_INSTALLER_URL": ERDMA_INSTALLER_URL,
+        "LLM_FSTAB": "/etc/fstab",
+        "LLM_DISK_WAIT_S": DISK_WAIT_S,
+        "LLM_POLL_S": 2,
+        "LLM_ERDMA": 1 if si.erdma else 0,
+        "LLM_ERDMA_INSTALLER_URL": si.erdma_installer_url,
+        "LLM_ERDMA_INSTALLER_SHA256": si.erdma_installer_sha256,
+        "LLM_FABRIC_MANAGER": 1 if si.fabric_manager else 0,
+        "LLM_FM_PACKAGE": si.fm_package,
+        "LLM_DOCKER_REPO_URL": DOCKER_REPO_URL,
     }
+
+
+def disk_serial(disk_id: str) -> str:
+    """A cloud disk's serial is its ID without `d-` (virtio and NVMe alike)."""
+    return disk_id.removeprefix("d-")
+
+
+def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
+    archive, digest = userdata.packed_host_files(ray=si.erdma)
+    return {
+        **_COMMON,
+        "LLM_SYSTEMD_DIR": SYSTEMD_DIR,
+        "LLM_FILES_HASH": digest,
+        "LLM_HOST_ENV": userdata.host_env_text(bootstrap_env(si, serial)),
+        "LLM_UNITS": "llm-vllm.service llm-ray.service" if si.erdma else "llm-vllm.service",
+        "LLM_BOOTSTRAP_WAIT_S": BOOTSTRAP_WAIT_S,
+        "LLM_POLL_S": POLL_S,
+        "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
+        # Last: a long line that the plan files show unpacked (files/).
+        "LLM_FILES_TGZ_B64": archive,
+    }
+
+
+def setup_timeout_s() -> int:
+    """Bootstrap (driver and eRDMA builds) plus unpacking and a margin."""
+    return BOOTSTRAP_WAIT_S + 600
 
 
 def sync_env(m: ModelCopy, role_name: str) -> dict[str, str | int]:
@@ -144,6 +203,9 @@ def sync_env(m: ModelCopy, role_name: str) -> dict[str, str | int]:
         "LLM_OSS_REGION": m.region,
         "LLM_OSS_ENDPOINT": f"oss-{m.region}-internal.aliyuncs.com",
         "LLM_RAM_ROLE": role_name,
+        # Read before the download: every Hugging Face model directory has config.json (a
+        # single-file model has no safetensors index to probe).
+        "LLM_PROBE_OBJECT": "config.json",
         "LLM_EXPECTED_SHARDS": m.expected_shards or "",
         "LLM_EXPECTED_BYTES": m.expected_bytes or "",
         "LLM_OSSUTIL_VERSION": OSSUTIL_VERSION,
@@ -176,6 +238,7 @@ def ray_env(ray: RayInputs, head_ip: str) -> dict[str, str | int]:
         "LLM_PULL_BACKOFF_S": PULL_BACKOFF_S,
         "LLM_POLL_S": POLL_S,
         "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
+        "LLM_ERDMA_PROVIDER_PROBE": ERDMA_PROVIDER_PROBE,
     }
 
 

@@ -1,11 +1,14 @@
 """HostPhase: one Cloud Assistant phase on a set of nodes (model sync, Ray, serving).
 
-Each phase is a component of its own type (`llm:host:ModelSync`, `llm:host:RayCluster`,
+Each phase is a component of its own type (`llm:host:HostSetup`, `llm:host:ModelSync`, `llm:host:RayCluster`,
 `llm:host:Serving`: the type tokens are part of the children's URNs) holding one command and one
 invocation declared by `run_on_hosts`. What a phase runs is a `HostRun`: a script from
 `userdata/` and the env block that only its own inputs render (`host_env.py`), so a setting
 reaches exactly the phases it feeds, and a change re-runs only those.
 
+- HostSetup (phase 1, one per node): installs the host's scripts and units and runs the host
+  bootstrap (driver, Fabric Manager, Docker, eRDMA, model disk) until it has finished; keyed on
+  the host files and the node's facts. Every other phase waits for it.
 - ModelSync (phase 2): the download from OSS to every node's disk, keyed on the model source
   and revision only: a serving change never re-downloads.
 - RayCluster (ecs-cluster): a long-lived Ray container under systemd on every node; returns
@@ -25,6 +28,7 @@ import pulumi
 from components.common import scripts
 from components.common.host_command import run_on_hosts
 
+HOST_SETUP = "llm:host:HostSetup"
 MODEL_SYNC = "llm:host:ModelSync"
 RAY_CLUSTER = "llm:host:RayCluster"
 SERVING = "llm:host:Serving"

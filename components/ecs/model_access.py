@@ -1,4 +1,5 @@
-"""ModelAccess: the instance RAM role that reads the model prefix, and nothing else."""
+"""ModelAccess: the instance RAM role. It reads the model prefix and this stack's API-key secret
+parameter (the Cloud Assistant agent resolves `{{oos-secret:...}}` with it), nothing else."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.common.ram import ECS_TRUST, oss_read_policy
+from components.common.ram import ECS_TRUST, oss_read_policy, secret_parameter_read_policy
 
 
 @dataclass
@@ -16,12 +17,16 @@ class ModelAccessArgs:
     prefix: str
     bucket: str
     object_prefix: str
+    region: str
+    api_key_parameter: pulumi.Input[str]  # the OOS secret parameter's name
     kms: bool = False
 
 
 class ModelAccess(pulumi.ComponentResource):
     role_name: pulumi.Output[str]
     policy_name: pulumi.Output[str]
+    # Not an output: the serving run waits for it (the key is resolved with this grant).
+    secret_attachment: pulumi.Resource
 
     def __init__(self, name: str, args: ModelAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:access:ModelAccess", name, None, opts)
@@ -46,6 +51,24 @@ class ModelAccess(pulumi.ComponentResource):
         alicloud.ram.RolePolicyAttachment(
             f"{name}-attach",
             policy_name=policy.policy_name,
+            policy_type="Custom",
+            role_name=role.role_name,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        account = alicloud.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        secret = alicloud.ram.Policy(
+            f"{name}-api-key-policy",
+            policy_name=f"{args.prefix}-api-key-read",
+            policy_document=pulumi.Output.all(account, args.api_key_parameter).apply(
+                lambda v: json.dumps(secret_parameter_read_policy(args.region, v[0], v[1]), sort_keys=True)
+            ),
+            description=f"{args.prefix}: Cloud Assistant on the GPU instances reads the API key parameter",
+            force=True,
+            opts=child,
+        )
+        self.secret_attachment = alicloud.ram.RolePolicyAttachment(
+            f"{name}-api-key-attach",
+            policy_name=secret.policy_name,
             policy_type="Custom",
             role_name=role.role_name,
             opts=pulumi.ResourceOptions(parent=self),

@@ -33,6 +33,12 @@ class PublicAccess(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        alicloud.ecs.EipAssociation(f"{name}-eip-assoc", allocation_id=eip.id, instance_id=args.instance_id, opts=child)
+        # A replaced instance gets the EIP only after the old association is gone.
+        alicloud.ecs.EipAssociation(
+            f"{name}-eip-assoc",
+            allocation_id=eip.id,
+            instance_id=args.instance_id,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
         self.ip_address = eip.ip_address
         self.register_outputs({"ipAddress": self.ip_address})

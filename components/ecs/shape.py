@@ -19,7 +19,7 @@ from components.common.ports import RAY_DASHBOARD_PORT
 from components.config.plans import EcsPlan
 from components.ecs import host_env, userdata
 from components.ecs.gpu_node import GpuNode, GpuNodeArgs
-from components.ecs.host_phase import MODEL_SYNC, RAY_CLUSTER, SERVING, HostPhase, HostRun
+from components.ecs.host_phase import HOST_SETUP, MODEL_SYNC, RAY_CLUSTER, SERVING, HostPhase, HostRun
 from components.ecs.model_access import ModelAccess, ModelAccessArgs
 from components.ecs.placement import Placement, PlacementArgs
 from components.ecs.public_access import PublicAccess, PublicAccessArgs
@@ -44,12 +44,15 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         ),
         opts,
     )  # fmt: skip
+    key = ApiKey("api-key", ApiKeyArgs(prefix=prefix, version=s.api_key_version, value=api_key, tags=tags), opts)
     access = ModelAccess(
         "model-access",
-        ModelAccessArgs(prefix=prefix, bucket=s.model_source.bucket, object_prefix=s.model_source.prefix),
+        ModelAccessArgs(
+            prefix=prefix, bucket=s.model_source.bucket, object_prefix=s.model_source.prefix,
+            region=s.region, api_key_parameter=key.parameter_name,
+        ),
         opts,
-    )
-    key = ApiKey("api-key", ApiKeyArgs(prefix=prefix, version=s.api_key_version, value=api_key, tags=tags), opts)
+    )  # fmt: skip
 
     inst = p.instance
     placement = Placement("placement", PlacementArgs(prefix=prefix), opts) if p.cluster else None
@@ -69,9 +72,7 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
                 uefi=inst.uefi, tags=tags, image_id=s.image_id,
                 key_pair_name=s.ssh.key_pair_name, erdma=p.cluster,
                 deployment_set_id=placement.deployment_set_id if placement else None,
-                user_data=lambda disk_id: userdata.render_user_data(
-                    host_env.bootstrap_env(userdata.model_disk_device(disk_id), erdma=p.cluster)
-                ),
+                user_data=userdata.render_user_data(),
             ),
             opts,
         )  # fmt: skip
@@ -80,11 +81,33 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
     master = node("node", f"{prefix}-master")
     nodes = [master] + [node(f"worker-{i}", f"{prefix}-worker-{i}") for i in range(1, p.nodes)]
     all_ids = [n.instance_id for n in nodes]
-    all_ready = [res for n in nodes for res in n.ready]
+
+    # Phase 1 on each node: the host's files and bootstrap. Every later phase waits for all.
+    setup = host_env.setup_inputs(p)
+    setups = {
+        name: HostPhase(
+            HOST_SETUP,
+            f"{name}-host-setup",
+            HostRun(
+                script="host-setup.sh",
+                env=n.disk_id.apply(lambda d: host_env.setup_env(setup, host_env.disk_serial(d))),
+                physical_name=f"{instance}-setup", description=f"{prefix}: host setup of {instance}",
+                timeout_s=host_env.setup_timeout_s(), instance_ids=[n.instance_id], wait_for=n.ready,
+            ),
+            opts,
+        )
+        for name, instance, n in zip(
+            ["node", *(f"worker-{i}" for i in range(1, p.nodes))],
+            [f"{prefix}-master", *(f"{prefix}-worker-{i}" for i in range(1, p.nodes))],
+            nodes,
+            strict=True,
+        )
+    }  # fmt: skip
+    all_ready: list[pulumi.Resource] = [ph.invocation for ph in setups.values()]
 
     # Every node downloads a full copy: each pipeline stage loads its layers from local disk.
     copy = host_env.model_copy(p)
-    HostPhase(
+    sync = HostPhase(
         MODEL_SYNC,
         "model-sync",
         HostRun(
@@ -96,7 +119,7 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
     )  # fmt: skip
     # Serving runs at the same time as the sync (the image pull overlaps the download); in a
     # cluster it follows the Ray run, which returns without waiting for joins.
-    serve_after: list[pulumi.Resource] = list(master.ready)
+    serve_after: list[pulumi.Resource] = [*all_ready, access.secret_attachment]
     ray = host_env.ray_inputs(p) if p.cluster else None
     if ray is not None:
         ray_phase = HostPhase(
@@ -110,9 +133,10 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             opts,
         )  # fmt: skip
         serve_after.append(ray_phase.invocation)
+    invocations = {f"hostSetup-{name}": ph.invocation_id for name, ph in setups.items()}
     serve = host_env.serve_inputs(p)
     node_ips = [n.private_ip for n in nodes] if p.cluster else []
-    HostPhase(
+    serving = HostPhase(
         SERVING,
         "serving",
         HostRun(
@@ -137,7 +161,12 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         )  # fmt: skip
         public_ip = public.ip_address
 
+    invocations |= {"modelSync": sync.invocation_id, "serving": serving.invocation_id}
+    if ray is not None:
+        invocations["ray"] = ray_phase.invocation_id
     outputs = endpoint_outputs(p.served_model_name, master.private_ip, public_ip) | {
+        # `python -m stackctl logs --stack <stack> --phase <name>` shows a run's output.
+        "invocationIds": invocations,
         "apiKey": key.value,
         "instanceId": master.instance_id,
         "imageId": master.image_id,

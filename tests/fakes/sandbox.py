@@ -66,6 +66,7 @@ SCRIPT_DEFAULTS: dict[str, str | int] = {
     "LLM_CLUSTER_NODE_IPS": "",
     "LLM_GPUS_PER_NODE": 1,
     "LLM_NCCL_ENV": "",
+    "LLM_ERDMA_PROVIDER_PROBE": host_env.ERDMA_PROVIDER_PROBE,
     "LLM_MODEL_WAIT_S": 2,
     "LLM_HEALTH_WAIT_S": 1,
     "LLM_OSSUTIL_VERSION": host_env.OSSUTIL_VERSION,
@@ -78,6 +79,16 @@ SCRIPT_DEFAULTS: dict[str, str | int] = {
     "LLM_EXPECTED_SHARDS": "",
     "LLM_EXPECTED_BYTES": "",
     "LLM_MODEL_REVISION": "",
+    "LLM_PROBE_OBJECT": "config.json",
+    # host-bootstrap.sh (host.env on a real host)
+    "LLM_FS_TYPE": "ext4",
+    "LLM_DISK_WAIT_S": 2,
+    "LLM_ERDMA": 0,
+    "LLM_FABRIC_MANAGER": 0,
+    "LLM_FM_PACKAGE": "nvidia-fabric-manager",
+    "LLM_DOCKER_REPO_URL": host_env.DOCKER_REPO_URL,
+    "LLM_ERDMA_INSTALLER_URL": "http://mirrors.cloud.aliyuncs.com/erdma/env_setup.sh",
+    "LLM_ERDMA_INSTALLER_SHA256": "",
 }
 
 _PRELUDE = """#!/bin/bash
@@ -102,6 +113,10 @@ case "${1:-}" in
     echo "${*: -1}" >>"$SB/pulled"
     ;;
   logs) echo "FAKE-CONTAINER-LOG: ValueError: max_model_len too large" ;;
+  run)
+    # `docker run --rm --entrypoint /bin/sh IMAGE -c PROBE`: sb/image_no_erdma fails the probe.
+    case "$*" in *"--entrypoint /bin/sh"*) [ -e "$SB/image_no_erdma" ] && exit 1 ;; esac
+    ;;
   exec)
     shift
     while [ "${1:-llm-ray}" != llm-ray ]; do
@@ -140,7 +155,16 @@ exit 0
 cmd=${1:-}
 unit=${*: -1}
 case "$cmd" in
+  enable)
+    if [ "${2:-}" = --now ] && [ "$unit" = nvidia-fabricmanager.service ] && [ ! -e "$SB/fm_broken" ]; then
+      touch "$SB/fm.active"
+    fi
+    ;;
   restart|start)
+    # The bootstrap unit runs host-bootstrap.sh with host.env (EnvironmentFile), synchronously.
+    if [ "$unit" = llm-bootstrap.service ]; then
+      ( set -a; . "$ETC/host.env"; set +a; export PATH="$BIN:/usr/bin:/bin"; bash "$LIB/host-bootstrap.sh" ) >>"$SB/bootstrap.log" 2>&1 || true
+    fi
     if [ "$unit" = llm-ray.service ]; then
       mkdir -p "$SB/ray"
       touch "$SB/ray/active"
@@ -163,6 +187,7 @@ case "$cmd" in
     case "$unit" in
       llm-vllm.service) [ -e "$SB/server/active" ] || exit 3 ;;
       llm-ray.service) [ -e "$SB/ray/active" ] || exit 3 ;;
+      nvidia-fabricmanager.service) [ -e "$SB/fm.active" ] || exit 3 ;;
       *) exit 3 ;;
     esac
     ;;
@@ -199,9 +224,37 @@ case "$url" in
 esac
 """,
     "journalctl": 'echo "FAKE-JOURNAL: llm-vllm.service: Main process exited, status=1"\n',
-    "nvidia-smi": '[ -e "$SB/driver.installed" ]\n',
+    "nvidia-smi": r"""
+[ -e "$SB/driver.installed" ] || exit 9
+case "$*" in *driver_version*) echo "550.90.07" ;; esac
+exit 0
+""",
     "nvidia-ctk": "exit 0\n",
-    "modprobe": "exit 0\n",
+    # `modprobe erdma compat_mode=Y` sets the module parameter unless sb/compat_stuck exists.
+    "modprobe": r"""
+case "${1:-}" in
+  erdma)
+    [ -e "$SB/compat_stuck" ] && exit 0
+    mkdir -p "$SYS/module/erdma/parameters"
+    echo "${2#compat_mode=}" >"$SYS/module/erdma/parameters/compat_mode" ;;
+  nvidia_peermem) [ -e "$SB/peermem_fail" ] && exit 1 ;;
+esac
+exit 0
+""",
+    "rmmod": "exit 0\n",
+    # Installed RPM versions: sb/rpm/<package> holds the version (`rpm -q --qf %{VERSION} <pkg>`).
+    "rpm": r"""
+pkg=${*: -1}
+[ -f "$SB/rpm/$pkg" ] || { echo "package $pkg is not installed"; exit 1; }
+cat "$SB/rpm/$pkg"
+""",
+    # sb/ibv_devinfo: what `ibv_devinfo` prints (missing: the command is not installed).
+    "ibv_devinfo": r"""
+[ -f "$SB/ibv_devinfo" ] || exit 127
+cat "$SB/ibv_devinfo"
+""",
+    # sb/lsblk: `NAME SERIAL` lines.
+    "lsblk": 'cat "$SB/lsblk" 2>/dev/null || true\n',
     "uname": 'echo "5.10.134-sandbox.al8.x86_64"\n',
     "dnf": r"""
 [ "${1:-}" = install ] || exit 0
@@ -218,6 +271,7 @@ for p in "$@"; do
     exit 1
   fi
   case "$p" in
+    nvidia-fabric-manager-*) mkdir -p "$SB/rpm"; echo "${p#nvidia-fabric-manager-}" >"$SB/rpm/nvidia-fabric-manager" ;;
     nvidia-driver) touch "$SB/driver.installed" ;;
     docker-ce) cp "$SB/pkgs/docker" "$BIN/docker" ;;
     nvidia-container-toolkit) cp "$SB/pkgs/nvidia-ctk" "$BIN/nvidia-ctk" ;;
@@ -253,6 +307,12 @@ printf 'UUID=5a1d-b0x-ext4\nTYPE=ext4\nLABEL=llm-models\n' >"$dev"
     # Copies oss://bucket/prefix/ from $SB/bucket/bucket/prefix/ to the destination. With -u a
     # file whose copy already has the same size is skipped (ossutil compares size and time).
     "ossutil": r"""
+if [ "${1:-}" = stat ]; then
+  [ -e "$SB/ossutil_denied" ] && { echo "Error: oss: service returned error: StatusCode=403, ErrorCode=AccessDenied" >&2; exit 1; }
+  [ -f "$SB/bucket/${2#oss://}" ] || { echo "Error: oss: service returned error: StatusCode=404, ErrorCode=NoSuchKey" >&2; exit 1; }
+  echo "Content-Length: $(stat -c %s "$SB/bucket/${2#oss://}")"
+  exit 0
+fi
 [ "${1:-}" = cp ] || exit 0
 shift
 sleep "$(cat "$SB/ossutil_sleep_s" 2>/dev/null || echo 0)"
@@ -261,7 +321,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -u) update=1 ;;
     -r|-f) ;;
-    -j|--parallel|--checkpoint-dir|-c|--region|-e) shift ;;
+    -j|--parallel|--checkpoint-dir|-c|--region|-e|--mode|--ecs-role-name) shift ;;
     oss://*) src=$1 ;;
     *) dst=$1 ;;
   esac
@@ -308,7 +368,10 @@ class Sandbox:
         self.bindir = r / "usr/local/bin"
         self.systemd = r / "etc/systemd/system"
         self.fstab = r / "etc/fstab"
-        self.disk = r / "dev/disk/by-id/virtio-bp1sandbox"
+        self.dev = r / "dev"
+        self.sys = r / "sys"
+        self.serial = "bp1sandbox"
+        self.disk = self.dev / f"disk/by-id/virtio-{self.serial}"
         self.calls_log = r / "calls.log"
         for d in (
             self.bin,
@@ -338,6 +401,9 @@ class Sandbox:
             "LLM_SYSTEMD_DIR": str(self.systemd),
             "LLM_MODEL_ROOT": str(self.models),
             "LLM_FSTAB": str(self.fstab),
+            "LLM_DEV_DIR": str(self.dev),
+            "LLM_SYS_DIR": str(self.sys),
+            "LLM_MODEL_DISK_SERIAL": self.serial,
             # The scripts carry no defaults of their own: what the program renders (host_env)
             # is the base, with waits shortened for the sandbox; tests override per case.
             **{k: str(v) for k, v in SCRIPT_DEFAULTS.items()},
@@ -347,7 +413,7 @@ class Sandbox:
     def _write_stub(self, path: Path, body: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         prelude = _PRELUDE.format(sb=self.sb)
-        extra = f"BIN={self.bin}\nETC={self.etc}\n"
+        extra = f"BIN={self.bin}\nETC={self.etc}\nLIB={self.lib}\nSYS={self.sys}\n"
         path.write_text(prelude + extra + body.lstrip("\n"))
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 

@@ -96,9 +96,16 @@ def test_nodes_names_traffic_mode_and_placement(request, fixture, n):
         assert i["inputs"]["deploymentSetId"] == "placement-set-id"
         assert i["inputs"]["instanceType"] == "ecs.ebmgn8v.48xlarge"
         assert i["options"]["ignoreChanges"] == ["imageId"]
-        user_data = i["inputs"]["userData"]
-        assert "export LLM_ERDMA=1\n" in user_data
+        assert "LLM_" not in i["inputs"]["userData"]  # static since release 2
     assert len(P.of_type(result, "alicloud:ecs/ecsDisk:EcsDisk")) == n
+    # Host setup, one per node, carries eRDMA, Fabric Manager (ebmgn8v: NVSwitch) and the Ray unit.
+    setups = sorted(c["name"] for c in P.of_type(result, "alicloud:ecs/command:Command") if "host-setup" in c["name"])
+    assert setups == sorted(["node-host-setup-command"] + [f"worker-{i}-host-setup-command" for i in range(1, n)])
+    for c in P.of_type(result, "alicloud:ecs/command:Command"):
+        if "host-setup" in c["name"]:
+            text = base64.b64decode(c["inputs"]["commandContent"]).decode()
+            assert "LLM_ERDMA=1\n" in text and "LLM_FABRIC_MANAGER=1\n" in text
+            assert "export LLM_UNITS='llm-vllm.service llm-ray.service'" in text
 
 
 @pytest.mark.parametrize("fixture", ["two", "four"])

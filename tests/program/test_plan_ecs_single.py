@@ -166,12 +166,47 @@ def test_commands_timeouts_and_concurrency(dev):
     sync, serve = res["model-sync-command"]["inputs"], res["serving-command"]["inputs"]
     assert (sync["timeout"], sync["enableParameter"], sync["type"]) == (7200, False, "RunShellScript")
     assert (serve["timeout"], serve["enableParameter"]) == (3600 + 3600 + 2 * 3600, True)
-    for inv, minutes in (("model-sync-invocation", 130), ("serving-invocation", 250)):
+    # Both wait for the host setup, not for each other: they run concurrently. Serving also waits
+    # for the grant that lets the agent resolve the key.
+    for inv, minutes, after in (
+        ("model-sync-invocation", 130, ["node-host-setup-invocation"]),
+        ("serving-invocation", 250, ["node-host-setup-invocation", "model-access-api-key-attach"]),
+    ):
         opts = res[inv]["options"]
         assert opts["customTimeouts"] == {"create": f"{minutes}m"}
-        # Both wait for the disk and role attachments, not for each other: they run concurrently.
-        assert opts["dependsOn"] == ["node-model-disk-attach", "node-role-attach"]
+        assert opts["dependsOn"] == after
         assert res[inv]["inputs"]["instanceIds"] == ["node-instance-id"]
+    setup = res["node-host-setup-invocation"]
+    assert setup["options"]["customTimeouts"] == {"create": f"{(3600 + 600) // 60 + 10}m"}
+    assert setup["options"]["dependsOn"][:2] == ["node-model-disk-attach", "node-role-attach"]
+    assert res["node-host-setup-command"]["inputs"]["name"] == "llm-dev-master-setup"
+
+
+def test_host_setup_finds_the_disk_by_serial_and_skips_what_a_single_a10_needs_not(dev):
+    text = base64.b64decode(P.by_name(dev)["node-host-setup-command"]["inputs"]["commandContent"]).decode()
+    # The mock disk ID is node-model-disk-id: the serial is the ID without a `d-` prefix.
+    assert "LLM_MODEL_DISK_SERIAL=node-model-disk-id\n" in text
+    assert "LLM_FABRIC_MANAGER=0\n" in text and "LLM_ERDMA=0\n" in text
+    assert "export LLM_UNITS=llm-vllm.service\n" in text
+    assert "{{" not in text
+
+
+def test_instance_role_may_read_exactly_this_stacks_api_key_parameter(dev):
+    res = P.by_name(dev)
+    doc = json.loads(res["model-access-api-key-policy"]["inputs"]["policyDocument"])
+    assert doc["Statement"][0] == {
+        "Effect": "Allow",
+        "Action": ["oos:GetSecretParameter"],
+        "Resource": ["acs:oos:cn-hangzhou:1234567890:secretparameter/llm-dev-api-key"],
+    }
+    assert doc["Statement"][1]["Action"] == ["kms:GetSecretValue"]
+    attach = res["model-access-api-key-attach"]["inputs"]
+    assert attach == {"policyName": "llm-dev-api-key-read", "policyType": "Custom", "roleName": "llm-dev-model-reader"}
+
+
+def test_disk_attachment_deletes_before_it_replaces(dev):
+    """A replaced instance would otherwise wait for a disk the old instance still holds."""
+    assert P.by_name(dev)["node-model-disk-attach"]["options"].get("deleteBeforeReplace") is True
 
 
 def test_serving_command_carries_only_a_reference_to_the_key(dev):

@@ -18,26 +18,37 @@ from tests.regenerate_golden import example_stacks
 
 RELEASE_1 = REPO / "tests" / "previous" / "release-1"
 
-R, C = plan_diff.REPLACES, "(new ID of {})"
+R, REBOOT, OPT = plan_diff.REPLACES, plan_diff.REBOOTS, "option change"
+
+
+def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str]:
+    """Release 2 on an ECS stack: user-data shrinks (one reboot per instance: host setup moved to
+    a Cloud Assistant phase), every command re-runs once (no-ops on a set-up host:
+    tests/scripts/test_upgrade_no_restart.py), the runs wait for host setup, and the disk
+    attachment and EIP association delete before they replace."""
+    out = {(f"{n}-instance", "userData"): REBOOT for n in nodes}
+    out |= {(f"{n}-model-disk-attach", "options.deleteBeforeReplace"): OPT for n in nodes}
+    for phase in ("model-sync", "serving") + (("ray",) if ray else ()):
+        out |= {
+            (f"{phase}-command", "commandContent"): R,
+            (f"{phase}-invocation", "commandId"): R,
+            (f"{phase}-invocation", "options.dependsOn"): OPT,
+        }
+    if public:
+        out[("public-access-eip-assoc", "options.deleteBeforeReplace")] = OPT
+    return out
+
+
+def _ecs_added(nodes: list[str]) -> set[str]:
+    setup = {f"{n}-host-setup{suffix}" for n in nodes for suffix in ("", "-command", "-invocation")}
+    return setup | {"model-access-api-key-policy", "model-access-api-key-attach"}
+
+
 # stack -> {(resource name, property): effect}
 EXPECTED: dict[str, dict[tuple[str, str], str]] = {
-    # The Cloud Assistant scripts changed (shared helpers, no defaults of their own): every
-    # command re-runs once; the scripts are no-ops on a host they already set up
-    # (tests/scripts/test_upgrade_no_restart.py).
-    "dev": {
-        ("model-sync-command", "commandContent"): R,
-        ("model-sync-invocation", "commandId"): R,
-        ("serving-command", "commandContent"): R,
-        ("serving-invocation", "commandId"): R,
-    },
-    "prod": {
-        ("model-sync-command", "commandContent"): R,
-        ("model-sync-invocation", "commandId"): R,
-        ("ray-command", "commandContent"): R,
-        ("ray-invocation", "commandId"): R,
-        ("serving-command", "commandContent"): R,
-        ("serving-invocation", "commandId"): R,
-    },
+    "dev": _ecs(["node"], ray=False, public=False),
+    "prod": _ecs(["node", "worker-1"], ray=True, public=True),
+    # The jump host's script now takes every value from its env block.
     "acs": {
         ("jump-host-manifests-command", "commandContent"): R,
         ("jump-host-manifests-invocation", "commandId"): R,
@@ -47,7 +58,12 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("jump-host-manifests-invocation", "commandId"): R,
     },
 }
-ADDED: dict[str, set[str]] = {s: set() for s in EXPECTED}
+ADDED: dict[str, set[str]] = {
+    "dev": _ecs_added(["node"]),
+    "prod": _ecs_added(["node", "worker-1"]),
+    "acs": set(),
+    "acs-r1": set(),
+}
 REMOVED: dict[str, set[str]] = {s: set() for s in EXPECTED}
 
 
@@ -71,12 +87,12 @@ def test_upgrade_changes_exactly_what_the_notes_say(stack):
 
 
 @pytest.mark.parametrize("stack", sorted(EXPECTED))
-def test_user_data_is_frozen(stack):
-    """User-data runs once and a change reboots the instance: it must not change by accident."""
-    old = json.loads((RELEASE_1 / stack / "resources.json").read_text())
+def test_user_data_changes_once_to_the_static_release_2_text(stack):
+    """User-data runs once and a change reboots: release 2 changes it once, to a text that no
+    setting feeds (so no later change of settings reboots a node)."""
+    from components.ecs import userdata
+
     new = plan.resources_json(plan.run_program(stack))
-
-    def user_data(rs):
-        return {r["name"]: r["inputs"].get("userData") for r in rs if r["type"] == "alicloud:ecs/instance:Instance"}
-
-    assert user_data(new) == user_data(old)
+    for r in new:
+        if r["type"] == "alicloud:ecs/instance:Instance" and r["name"] != "jump-host-instance":
+            assert r["inputs"]["userData"] == userdata.render_user_data()

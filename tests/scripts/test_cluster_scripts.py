@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.common import scripts
-from components.ecs import userdata
+from components.ecs import host_env
 from tests.fakes.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
 
 SHELLCHECK = REPO / ".venv/bin/shellcheck"
@@ -249,18 +249,6 @@ def test_ray_unit_file():
         "WantedBy=multi-user.target",
     ):
         assert line in unit, line
-
-
-def test_user_data_on_a_cluster_node_installs_and_enables_ray(tmp_path):
-    sb = Sandbox(tmp_path)
-    env = {k: v for k, v in sb.env.items() if k.startswith("LLM_")}
-    env |= {"LLM_MODEL_DISK_DEVICE": "/dev/vdb", "LLM_ERDMA": 1}
-    res = sb.run_text(userdata.render_user_data(env), {})
-    assert res.returncode == 0, res.stderr
-    assert (sb.lib / "ray-run.sh").read_text() == (USERDATA / "ray-run.sh").read_text()
-    assert sb.mode(sb.lib / "ray-run.sh") == 0o755
-    assert (sb.systemd / "llm-ray.service").read_text() == (USERDATA / "llm-ray.service").read_text()
-    assert "systemctl enable llm-ray.service" in sb.calls("systemctl")
 
 
 # --- serve.sh, N = 3 -------------------------------------------------------------------------
@@ -525,14 +513,14 @@ def test_cluster_command_size_and_shellcheck(tmp_path, script, env):
     _shellcheck(path)
 
 
-def test_cluster_user_data_size_and_shellcheck(tmp_path):
-    from tests.unit.test_render import _host_env
+def test_cluster_host_setup_size_and_shellcheck(tmp_path):
+    from tests.unit.test_render import SETUP
 
-    ud = userdata.render_user_data(_host_env())
-    assert "llm-ray.service" in ud
-    assert len(ud.encode()) <= userdata.USER_DATA_LIMIT, len(ud.encode())
-    path = tmp_path / "user-data.sh"
-    path.write_text(ud)
+    content = scripts.render_command(scripts.script_text("host-setup.sh"), host_env.setup_env(SETUP, "bp1" + "x" * 20))
+    assert "llm-ray.service" in str(host_env.setup_env(SETUP, "s")["LLM_UNITS"])
+    assert len(scripts.encode_command(content)) <= scripts.COMMAND_B64_LIMIT
+    path = tmp_path / "host-setup.sh"
+    path.write_text(content)
     _shellcheck(path)
 
 
@@ -559,3 +547,19 @@ def test_cluster_contract_variables():
     assert {"LLM_LOCAL_IPS", "LLM_LOCK_WAIT_S"} <= scripts.script_env("ray-start.sh")
     assert set(_prod_serve_env()) <= scripts.script_env("serve.sh")
     assert {"LLM_ETC_DIR", "LLM_IB_DEV", "LLM_MODEL_ROOT"} <= scripts.script_env("ray-run.sh")
+
+
+def test_ray_start_fails_naming_a_missing_erdma_provider(node):
+    sb = node
+    sb.knob("image_no_erdma")
+    res = sb.run("ray-start.sh", _ray_env(sb, HEAD))
+    assert res.returncode == 1
+    assert "has no eRDMA verbs provider" in res.stderr and "NCCL would fall back to TCP" in res.stderr
+    assert _ray_restarts(sb) == 0
+
+
+def test_ray_start_accepts_tcp_when_chosen(node):
+    sb = node
+    sb.knob("image_no_erdma")
+    res = sb.run("ray-start.sh", _ray_env(sb, HEAD, LLM_NCCL_ENV=NCCL + "\nNCCL_IB_DISABLE=1"))
+    assert res.returncode == 0, res.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.common import scripts
-from components.ecs import userdata
+from components.ecs import host_env, userdata
 from tests.fakes.sandbox import (
     API_KEY,
     BAD_ARGS,
@@ -39,8 +40,11 @@ def test_shellcheck_script(name):
 
 def test_shellcheck_rendered(tmp_path):
     ud = tmp_path / "user-data.sh"
-    ud.write_text(userdata.render_user_data({"LLM_MODEL_DISK_DEVICE": "/dev/vdb"}))
+    ud.write_text(userdata.render_user_data())
     _shellcheck(ud)
+    setup = tmp_path / "host-setup-command.sh"
+    setup.write_text(scripts.render_command(scripts.script_text("host-setup.sh"), {"LLM_UNITS": "llm-vllm.service"}))
+    _shellcheck(setup)
     sync = tmp_path / "sync-command.sh"
     sync.write_text(scripts.render_command(scripts.script_text("model-sync.sh"), {"LLM_MODEL_DIR": "/m/x"}))
     _shellcheck(sync)
@@ -59,7 +63,8 @@ def test_shellcheck_rendered(tmp_path):
 
 # --- host bootstrap --------------------------------------------------------------------------
 def _bootstrap_env(sb: Sandbox, **extra: str) -> dict[str, str]:
-    return {"LLM_MODEL_DISK_DEVICE": str(sb.disk), "LLM_DISK_WAIT_S": "2", **extra}
+    """The sandbox's base env has host.env's keys (serial bp1sandbox, dev and sys dirs)."""
+    return {"LLM_DISK_WAIT_S": "2", **extra}
 
 
 def _attach_disk(sb: Sandbox, content: str = "") -> None:
@@ -148,7 +153,7 @@ def test_bootstrap_failure_writes_failed_marker_with_step(tmp_path):
     assert not (sb.state / "bootstrap.failed").exists()
 
 
-def test_bootstrap_disk_wait_is_bounded(tmp_path):
+def test_bootstrap_disk_wait_is_bounded_and_names_both_paths(tmp_path):
     sb = Sandbox(tmp_path)
     start = time.monotonic()
     res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_DISK_WAIT_S="1"))
@@ -156,81 +161,241 @@ def test_bootstrap_disk_wait_is_bounded(tmp_path):
     assert time.monotonic() - start < 10
     failed = (sb.state / "bootstrap.failed").read_text()
     assert "step=wait-disk" in failed and "did not appear within 1s" in failed
+    assert f"{sb.dev}/disk/by-id/virtio-bp1sandbox" in failed
+    assert f"{sb.dev}/disk/by-id/nvme-Alibaba_Cloud_Elastic_Block_Storage_bp1sandbox" in failed
 
 
-def test_bootstrap_erdma_installs_stack_and_records_devices(tmp_path):
+@pytest.mark.parametrize(
+    "link", ["virtio-bp1sandbox", "nvme-Alibaba_Cloud_Elastic_Block_Storage_bp1sandbox"], ids=["virtio", "nvme"]
+)
+def test_bootstrap_finds_the_disk_by_serial_under_either_naming(tmp_path, link):
+    sb = Sandbox(tmp_path)
+    disk = sb.dev / "disk/by-id" / link
+    disk.parent.mkdir(parents=True)
+    disk.write_text("")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb))
+    assert res.returncode == 0, res.stderr
+    assert f"model disk bp1sandbox is {disk}" in res.stdout
+    assert sb.calls("mkfs.ext4") == [f"mkfs.ext4 -L llm-models {disk}"]
+
+
+def test_bootstrap_finds_the_disk_by_lsblk_serial(tmp_path):
+    sb = Sandbox(tmp_path)
+    sb.dev.mkdir(parents=True, exist_ok=True)
+    (sb.dev / "nvme1n1").write_text("")
+    sb.knob("lsblk", "nvme0n1 bp1system\nnvme1n1 bp1sandbox\n")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb))
+    assert res.returncode == 0, res.stderr
+    assert sb.calls("mkfs.ext4") == [f"mkfs.ext4 -L llm-models {sb.dev}/nvme1n1"]
+
+
+# --- NVIDIA Fabric Manager (NVSwitch types) ----------------------------------------------------
+def test_bootstrap_fabric_manager_same_version_as_the_driver(tmp_path):
     sb = Sandbox(tmp_path)
     _attach_disk(sb)
-    ib = tmp_path / "sys/class/infiniband"
-    # The fake installer "creates" the devices the real one would load.
-    installer = tmp_path / "erdma-build/erdma_installer-1.4.0"
-    installer.mkdir(parents=True)
-    (installer / "install.sh").write_text(
-        f'#!/bin/bash\necho "install.sh $*" >>{sb.calls_log}\nmkdir -p {ib}/erdma_0 {ib}/erdma_1\n'
-    )
-    (installer / "install.sh").chmod(0o755)
-    subprocess.run(
-        [
-            "tar",
-            "-czf",
-            str(sb.sb / "downloads/erdma_installer-1.4.0.tar.gz"),
-            "-C",
-            str(installer.parent),
-            ".",
-        ],
-        check=True,
-    )
-    env = _bootstrap_env(
-        sb,
-        LLM_ERDMA="1",
-        LLM_IB_SYSFS=str(ib),
-        LLM_ERDMA_INSTALLER_URL="http://mirrors.cloud.aliyuncs.com/erdma/erdma_installer-1.4.0.tar.gz",
-    )
-    res = sb.run("host-bootstrap.sh", env)
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_FABRIC_MANAGER="1"))
     assert res.returncode == 0, res.stderr
-    assert "install.sh --batch" in sb.calls("install.sh")
-    assert (sb.state / "erdma.devices").read_text() == "erdma_0\nerdma_1\n"
+    assert "dnf install -y nvidia-fabric-manager-550.90.07" in sb.calls("dnf")
+    assert "systemctl enable --now nvidia-fabricmanager.service" in sb.calls("systemctl")
+    assert "Fabric Manager 550.90.07 running" in res.stdout
+    # Fabric Manager runs before the driver check (a plain nvidia-smi).
+    calls = sb.calls()
+    fm = calls.index("systemctl enable --now nvidia-fabricmanager.service")
+    assert any(c.split()[0] == "nvidia-smi" and "driver_version" not in c for c in calls[fm:])
 
 
-def test_bootstrap_erdma_missing_devices_fails(tmp_path):
+def test_bootstrap_no_fabric_manager_when_not_nvswitch(tmp_path):
     sb = Sandbox(tmp_path)
     _attach_disk(sb)
-    ib = tmp_path / "sys/class/infiniband"
-    ib.mkdir(parents=True)
-    (ib / "erdma_0").mkdir()
-    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1", LLM_IB_SYSFS=str(ib)))
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb))
     assert res.returncode == 0, res.stderr
+    assert not [c for c in sb.calls() if "fabricmanager" in c or "fabric-manager" in c]
+
+
+def test_bootstrap_fabric_manager_version_mismatch_fails(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    (sb.sb / "rpm").mkdir()
+    (sb.sb / "rpm/nvidia-fabric-manager").write_text("535.1.1")
+    sb.knob("dnf_fail", "nvidia-fabric-manager-550.90.07\n")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_FABRIC_MANAGER="1"))
+    assert res.returncode == 1
+    failed = (sb.state / "bootstrap.failed").read_text()
+    assert "step=fabric-manager" in failed and "nvidia-fabric-manager-550.90.07" in failed
+
+
+def test_bootstrap_fabric_manager_not_running_fails(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    sb.knob("fm_broken")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_FABRIC_MANAGER="1"))
+    assert res.returncode == 1
+    assert "nvidia-fabricmanager.service is not active" in (sb.state / "bootstrap.failed").read_text()
+
+
+# --- eRDMA (cluster nodes) ---------------------------------------------------------------------
+IBV_ACTIVE = "hca_id:\terdma_0\n\tport:\t1\n\t\tstate:\t\t\tPORT_ACTIVE (4)\n"
+
+
+def _erdma_installer(sb: Sandbox, devinfo: str = IBV_ACTIVE) -> None:
+    """A fake env_setup.sh that "installs" the stack: the module (compat mode off) and ibv_devinfo."""
+    (sb.sb / "downloads/env_setup.sh").write_text(
+        f'echo "env_setup.sh $*" >>{sb.calls_log}\nmkdir -p {sb.sys}/module/erdma/parameters\n'
+        f"echo N >{sb.sys}/module/erdma/parameters/compat_mode\n"
+        f"printf '%s' {shlex.quote(devinfo)} >{sb.sb}/ibv_devinfo\n"
+    )
+
+
+def test_bootstrap_erdma_gpu_path_compat_mode_and_active_port(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    _erdma_installer(sb)
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1"))
+    assert res.returncode == 0, res.stderr
+    assert "env_setup.sh --egs" in sb.calls("env_setup.sh")
+    assert "modprobe erdma compat_mode=Y" in sb.calls("modprobe")
+    assert "modprobe nvidia_peermem" in sb.calls("modprobe")
+    assert (sb.sys / "module/erdma/parameters/compat_mode").read_text().strip() == "Y"
     assert (sb.state / "erdma.devices").read_text() == "erdma_0\n"
-    assert sb.calls("curl") == []  # present: nothing installed
+    assert "is not checksummed" in res.stdout
 
 
-# --- user-data installer ---------------------------------------------------------------------
-def test_user_data_installs_units_and_host_env(tmp_path):
+def test_bootstrap_erdma_checksum_mismatch_fails(tmp_path):
     sb = Sandbox(tmp_path)
     _attach_disk(sb)
-    env = {k: v for k, v in sb.env.items() if k.startswith("LLM_")}
-    env |= {"LLM_MODEL_DISK_DEVICE": str(sb.disk), "LLM_DISK_WAIT_S": 5}
-    res = sb.run_text(userdata.render_user_data(env), {"LLM_POLL_S": "0.1"})
+    _erdma_installer(sb)
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1", LLM_ERDMA_INSTALLER_SHA256="0" * 64))
+    assert res.returncode == 1
+    assert "eRDMA installer checksum mismatch" in (sb.state / "bootstrap.failed").read_text()
+    assert sb.calls("env_setup.sh") == []
+
+
+def test_bootstrap_erdma_compat_mode_off_is_a_named_failure(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    _erdma_installer(sb)
+    sb.knob("compat_stuck")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1"))
+    assert res.returncode == 1
+    failed = (sb.state / "bootstrap.failed").read_text()
+    assert "step=erdma" in failed and "eRDMA compat mode is off" in failed
+
+
+def test_bootstrap_erdma_no_active_port_is_a_named_failure(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    _erdma_installer(sb, devinfo="hca_id:\terdma_0\n\t\tstate:\t\t\tPORT_DOWN (1)\n")
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1"))
+    assert res.returncode == 1
+    assert "no active eRDMA port" in (sb.state / "bootstrap.failed").read_text()
+
+
+def test_bootstrap_erdma_present_installs_nothing(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    (sb.sys / "module/erdma/parameters").mkdir(parents=True)
+    (sb.sys / "module/erdma/parameters/compat_mode").write_text("Y\n")
+    sb.knob("ibv_devinfo", IBV_ACTIVE)
+    res = sb.run("host-bootstrap.sh", _bootstrap_env(sb, LLM_ERDMA="1"))
     assert res.returncode == 0, res.stderr
+    assert sb.calls("curl") == [] and "modprobe erdma compat_mode=Y" not in sb.calls("modprobe")
+
+
+# --- host setup (Cloud Assistant) ---------------------------------------------------------------
+_SANDBOX_PATHS = (
+    "LLM_STATE_DIR",
+    "LLM_ETC_DIR",
+    "LLM_LIB_DIR",
+    "LLM_MODEL_ROOT",
+    "LLM_DEV_DIR",
+    "LLM_SYS_DIR",
+    "LLM_FSTAB",
+)
+
+
+def _setup_command(sb: Sandbox, erdma: bool = False, fabric_manager: bool = False, disk_wait_s: int = 5) -> str:
+    """The host-setup command the program renders, with host paths inside the sandbox."""
+    si = host_env.SetupInputs(
+        erdma=erdma, fabric_manager=fabric_manager, fm_package="nvidia-fabric-manager",
+        erdma_installer_url="http://mirrors.cloud.aliyuncs.com/erdma/env_setup.sh", erdma_installer_sha256="",
+    )  # fmt: skip
+    env = host_env.setup_env(si, sb.serial)
+    for key in ("LLM_STATE_DIR", "LLM_ETC_DIR", "LLM_LIB_DIR", "LLM_SYSTEMD_DIR", "LLM_MODEL_ROOT"):
+        env[key] = sb.env[key]
+    env |= {"LLM_POLL_S": "0.1", "LLM_BOOTSTRAP_WAIT_S": 10}
+    lines = dict(line.split("=", 1) for line in str(env["LLM_HOST_ENV"]).splitlines())
+    lines |= {k: sb.env[k] for k in _SANDBOX_PATHS} | {"LLM_POLL_S": "0.1", "LLM_DISK_WAIT_S": str(disk_wait_s)}
+    env["LLM_HOST_ENV"] = "\n".join(f"{k}={v}" for k, v in lines.items())
+    return scripts.render_command(scripts.script_text("host-setup.sh"), env)
+
+
+def test_host_setup_installs_units_host_env_and_bootstraps(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    res = sb.run_text(_setup_command(sb), bare=True)
+    assert res.returncode == 0, res.stderr + (sb.sb / "bootstrap.log").read_text()
     for name in ("host-bootstrap.sh", "vllm-run.sh"):
-        assert (sb.lib / name).read_text() == (USERDATA / name).read_text()
+        assert (sb.lib / name).read_text() == userdata.installed_text(name)
         assert sb.mode(sb.lib / name) == 0o755
     for name in ("llm-bootstrap.service", "llm-vllm.service"):
         assert (sb.systemd / name).read_text() == (USERDATA / name).read_text()
         assert sb.mode(sb.systemd / name) == 0o644
-    host_env = (sb.etc / "host.env").read_text()
-    assert f"LLM_MODEL_DISK_DEVICE={sb.disk}\n" in host_env and "LLM_DISK_WAIT_S=5\n" in host_env
+    assert not (sb.lib / "ray-run.sh").exists()
+    text = (sb.etc / "host.env").read_text()
+    assert "LLM_MODEL_DISK_SERIAL=bp1sandbox\n" in text and "LLM_FABRIC_MANAGER=0\n" in text
+    assert "LLM_API_KEY" not in text
     assert sb.mode(sb.etc / "host.env") == 0o644
-    assert sb.calls("systemctl") == [
+    assert sb.calls("systemctl")[:3] == [
         "systemctl daemon-reload",
-        "systemctl enable llm-vllm.service",
-        "systemctl enable --now --no-block llm-bootstrap.service",
+        "systemctl enable llm-vllm.service llm-bootstrap.service",
+        "systemctl restart --no-block llm-bootstrap.service",
     ]
-    # What the bootstrap unit then runs, with host.env as its environment, works.
-    boot_env = dict(line.split("=", 1) for line in host_env.splitlines())
-    res = sb.run(sb.lib / "host-bootstrap.sh", boot_env)
-    assert res.returncode == 0, res.stderr
     assert (sb.state / "bootstrap.done").exists()
+    assert "host ready" in res.stdout
+
+
+def test_host_setup_second_run_restarts_nothing(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    assert sb.run_text(_setup_command(sb), bare=True).returncode == 0
+    sb.reset_calls()
+    res = sb.run_text(_setup_command(sb), bare=True)
+    assert res.returncode == 0, res.stderr
+    assert "unchanged: host files" in res.stdout
+    assert [c for c in sb.calls("systemctl") if "restart" in c or "stop" in c] == []
+    assert sb.calls("dnf") == [] and sb.calls("mkfs.ext4") == []
+
+
+def test_host_setup_change_reruns_the_bootstrap_which_repairs_only_what_is_missing(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    assert sb.run_text(_setup_command(sb), bare=True).returncode == 0
+    sb.reset_calls()
+    res = sb.run_text(_setup_command(sb, fabric_manager=True), bare=True)
+    assert res.returncode == 0, res.stderr
+    assert "systemctl restart --no-block llm-bootstrap.service" in sb.calls("systemctl")
+    assert "dnf install -y nvidia-fabric-manager-550.90.07" in sb.calls("dnf")
+    assert sb.calls("mkfs.ext4") == [] and sb.calls("mount") == []  # the disk was already set up
+    assert "systemctl restart llm-vllm.service" not in sb.calls("systemctl")
+
+
+def test_host_setup_failure_prints_the_reason_and_the_journal(tmp_path):
+    sb = Sandbox(tmp_path)  # no disk attached
+    res = sb.run_text(_setup_command(sb, disk_wait_s=1), bare=True)
+    assert res.returncode == 1
+    assert "host bootstrap failed: step=wait-disk" in res.stderr
+    assert "FAKE-JOURNAL" in res.stderr
+
+
+def test_host_setup_cluster_node_installs_and_enables_ray(tmp_path):
+    sb = Sandbox(tmp_path)
+    _attach_disk(sb)
+    _erdma_installer(sb)
+    res = sb.run_text(_setup_command(sb, erdma=True), bare=True)
+    assert res.returncode == 0, res.stderr + (sb.sb / "bootstrap.log").read_text()
+    assert (sb.lib / "ray-run.sh").read_text() == userdata.installed_text("ray-run.sh")
+    assert (sb.systemd / "llm-ray.service").read_text() == (USERDATA / "llm-ray.service").read_text()
+    assert "systemctl enable llm-vllm.service llm-ray.service llm-bootstrap.service" in sb.calls("systemctl")
 
 
 def test_units_name_the_installed_paths():
@@ -324,11 +489,15 @@ def test_sync_copies_checks_and_writes_marker(synced):
     marker = Path(env["LLM_MODEL_MARKER"]).read_text()
     assert "source=oss://weights/deepseek-r1/rev-a/\n" in marker
     assert "revision=rev-a\n" in marker and f"bytes={EXPECTED_BYTES}\n" in marker
-    (cp,) = sb.calls("ossutil")
+    stat_call, cp = sb.calls("ossutil")
+    assert stat_call.startswith(
+        "ossutil stat oss://weights/deepseek-r1/rev-a/config.json --mode EcsRamRole --ecs-role-name llm-dev-node"
+    )
     assert cp.startswith(f"ossutil cp -r oss://weights/deepseek-r1/rev-a/ {final}.partial/ -f -u -j 4 --parallel 2")
     assert f"--checkpoint-dir {final}.ckpt" in cp
-    conf = (sb.etc / "ossutil.conf").read_text()
-    assert "mode=EcsRamRole\necsRoleName=llm-dev-node\nregion=cn-wulanchabu\n" in conf
+    # Credentials on the command line only: no config file with undocumented keys.
+    assert "--mode EcsRamRole --ecs-role-name llm-dev-node --region cn-wulanchabu" in cp
+    assert not (sb.etc / "ossutil.conf").exists()
 
 
 def test_sync_twice_second_is_noop(synced):
@@ -364,8 +533,19 @@ def test_sync_retries_within_one_run(synced):
     sb.knob("ossutil_die_after", "1")
     res = sb.run("model-sync.sh", _sync_env(sb))
     assert res.returncode == 0, res.stderr
-    assert len(sb.calls("ossutil")) == 2
+    assert len([c for c in sb.calls("ossutil") if c.startswith("ossutil cp ")]) == 2
     assert "ossutil cp attempt 1 failed" in res.stdout
+
+
+def test_sync_stops_before_downloading_when_the_role_cannot_read(synced):
+    sb = synced
+    sb.knob("ossutil_denied")
+    res = sb.run("model-sync.sh", _sync_env(sb))
+    assert res.returncode == 1
+    assert "cannot read oss://weights/deepseek-r1/rev-a/config.json with the instance role llm-dev-node" in res.stderr
+    assert "AccessDenied" in res.stderr
+    assert [c for c in sb.calls("ossutil") if c.startswith("ossutil cp ")] == []
+    assert "cannot read" in Path(_sync_env(sb)["LLM_MODEL_MARKER"] + ".failed").read_text()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.common import scripts
-from components.ecs import userdata
+from components.ecs import host_env, userdata
 from tests.fakes.sandbox import USERDATA
 
 SECRET_REF = "{{oos-secret:llm-prod-deepseek-r1-api-key}}"
@@ -174,51 +175,46 @@ def test_command_size_within_limit(script, env):
     assert len(scripts.encode_command(content)) <= scripts.COMMAND_B64_LIMIT
 
 
-# --- user-data -------------------------------------------------------------------------------
-def test_user_data_size_within_limit():
-    ud = userdata.render_user_data(_host_env())
-    assert len(ud.encode("utf-8")) <= userdata.USER_DATA_LIMIT
+# --- user-data and host setup ------------------------------------------------------------------
+def test_user_data_is_small_and_static():
+    ud = userdata.render_user_data()
+    assert len(ud.encode("utf-8")) <= 12 * 1024
+    assert ud.startswith("#!/bin/bash\n") and "{{" not in ud and "LLM_" not in ud
 
 
-def test_user_data_shape():
-    ud = userdata.render_user_data(_host_env(), ray=False)
-    lines = ud.splitlines()
-    assert lines[0] == "#!/bin/bash"
-    assert "set -euo pipefail" in lines[:5]
-    assert "cat > \"$LLM_LIB_DIR/host-bootstrap.sh\" <<'LLM_EOF'" in lines
-    assert "cat > \"$LLM_ETC_DIR/host.env\" <<'LLM_EOF'" in lines
-    assert lines[-3:] == [
-        "systemctl daemon-reload",
-        "systemctl enable llm-vllm.service",
-        "systemctl enable --now --no-block llm-bootstrap.service",
-    ]
-    assert "{{" not in ud
+SETUP = host_env.SetupInputs(
+    erdma=True, fabric_manager=True, fm_package="nvidia-fabric-manager",
+    erdma_installer_url="http://mirrors.cloud.aliyuncs.com/erdma/env_setup.sh", erdma_installer_sha256="a" * 64,
+)  # fmt: skip
 
 
-def test_user_data_ray_unit_follows_erdma_unless_told():
-    cluster = userdata.render_user_data(_host_env())  # LLM_ERDMA=1: an ecs-cluster node
-    single = userdata.render_user_data({**_host_env(), "LLM_ERDMA": 0})
-    for name in ("ray-run.sh", "llm-ray.service"):
-        assert f"/{name}\" <<'LLM_EOF'" in cluster
-        assert name not in single
-    assert cluster.splitlines()[-4:] == [
-        "systemctl daemon-reload",
-        "systemctl enable llm-ray.service",
-        "systemctl enable llm-vllm.service",
-        "systemctl enable --now --no-block llm-bootstrap.service",
-    ]
-    assert userdata.render_user_data({**_host_env(), "LLM_ERDMA": 0}, ray=True) != single
+def test_host_setup_command_size_within_limit():
+    content = scripts.render_command(scripts.script_text("host-setup.sh"), host_env.setup_env(SETUP, "bp1" + "x" * 20))
+    assert len(scripts.encode_command(content)) <= scripts.COMMAND_B64_LIMIT
 
 
-def test_user_data_never_carries_the_api_key():
-    with pytest.raises(ValueError, match="never be in user-data"):
-        userdata.render_user_data({**_host_env(), "LLM_API_KEY": "abc"})
+def test_host_files_follow_erdma():
+    cluster = userdata.host_files(ray=True)
+    single = userdata.host_files(ray=False)
+    assert set(cluster) - set(single) == {"ray-run.sh", "llm-ray.service"}
+    assert host_env.setup_env(SETUP, "s")["LLM_UNITS"] == "llm-vllm.service llm-ray.service"
+
+
+def test_host_env_never_carries_the_api_key():
+    with pytest.raises(ValueError, match="never be in host.env"):
+        userdata.host_env_text({"LLM_API_KEY": "abc"})
 
 
 @pytest.mark.parametrize("value", ["a b", "x'y", "$HOME", "{{oos-secret:k}}", "a\nb"])
-def test_user_data_rejects_values_systemd_cannot_read_plainly(value):
+def test_host_env_rejects_values_systemd_cannot_read_plainly(value):
     with pytest.raises(ValueError, match="host.env"):
-        userdata.render_user_data({**_host_env(), "LLM_MODEL_ROOT": value})
+        userdata.host_env_text({"LLM_MODEL_ROOT": value})
+
+
+def test_installed_scripts_keep_their_shebang_and_lose_comments():
+    text = userdata.installed_text("host-bootstrap.sh")
+    assert text.startswith("#!/bin/bash\n# userdata/host-bootstrap.sh of llm-inference, comments stripped\n")
+    assert "# Host bootstrap, run by" not in text and "set -Eeuo pipefail" in text
 
 
 # --- script files ----------------------------------------------------------------------------
@@ -242,25 +238,35 @@ def test_script_text_refuses_paths():
         scripts.script_text("../components/scripts.py")
 
 
-# The contract with the Pulumi side: every variable it renders is one the script reads.
-CONTRACT = {
-    "host-bootstrap.sh": {
-        "LLM_STATE_DIR",
-        "LLM_MODEL_DISK_DEVICE",
-        "LLM_MODEL_ROOT",
-        "LLM_FS_TYPE",
-        "LLM_FSTAB",
-        "LLM_DISK_WAIT_S",
-        "LLM_ERDMA",
-        "LLM_ERDMA_INSTALLER_URL",
-        "LLM_POLL_S",
-    },
-    "vllm-run.sh": {"LLM_ETC_DIR", "LLM_MODEL_ROOT"},
-    "model-sync.sh": set(_sync_env()) | {"LLM_ETC_DIR", "LLM_POLL_S", "LLM_SYNC_BACKOFF_S"},
-    "serve.sh": set(_serve_env()) | {"LLM_LOCK_WAIT_S"},
-}
+# The contract with the Pulumi side, both ways: every variable a script requires (`${LLM_X:?...}`
+# or `${LLM_X?...}`) is rendered by the program, and every variable rendered is one the script reads.
+_REQUIRED = re.compile(r"\$\{(LLM_[A-Z0-9_]+):?\?")
+_COMMON_DIRS = {"LLM_MODEL_ROOT", "LLM_STATE_DIR", "LLM_ETC_DIR", "LLM_LIB_DIR"}
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT))
-def test_scripts_read_the_contracted_variables(name):
-    assert CONTRACT[name] <= scripts.script_env(name)
+def _rendered() -> dict[str, dict[str, str | int]]:
+    copy = host_env.ModelCopy("oss://b/p/", "b", "p/", "r1", "cn-hangzhou", 163, 1, 3600)
+    ray = host_env.RayInputs("img:1", {"NCCL_IB_DISABLE": "0"}, 2)
+    serve = host_env.ServeInputs("img:1", copy, ("--x",), "m", 1, 600, 8, ray)
+    return {
+        "host-bootstrap.sh": dict(
+            line.split("=", 1) for line in str(host_env.setup_env(SETUP, "s")["LLM_HOST_ENV"]).splitlines()
+        ),
+        "host-setup.sh": host_env.setup_env(SETUP, "s"),
+        "model-sync.sh": host_env.sync_env(copy, "role"),
+        "ray-start.sh": host_env.ray_env(ray, "10.0.0.1"),
+        "serve.sh": host_env.serve_env(serve, "param", ["10.0.0.1", "10.0.0.2"]),
+        "single-serve.sh": host_env.serve_env(host_env.ServeInputs("img:1", copy, ("--x",), "m", 1, 600, 8, None), "p"),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["host-bootstrap.sh", "host-setup.sh", "model-sync.sh", "ray-start.sh", "serve.sh", "single-serve.sh"]
+)
+def test_scripts_require_only_what_the_program_renders(name):
+    env = _rendered()[name]
+    script = name.removeprefix("single-")
+    text = scripts.inline_libraries(scripts.script_text(script))
+    required = set(_REQUIRED.findall(text))
+    assert required <= set(env), required - set(env)
+    assert set(env) - _COMMON_DIRS - {"LLM_RAY_GENERATION", "LLM_BIN_DIR"} <= scripts.script_env(script)

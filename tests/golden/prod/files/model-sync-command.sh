@@ -11,6 +11,7 @@ export LLM_MODEL_MARKER=/var/lib/llm/model-my-llm-weights-deepseek-ai-DeepSeek-R
 export LLM_OSS_REGION=cn-hangzhou
 export LLM_OSS_ENDPOINT=oss-cn-hangzhou-internal.aliyuncs.com
 export LLM_RAM_ROLE=llm-prod-model-reader
+export LLM_PROBE_OBJECT=config.json
 export LLM_EXPECTED_SHARDS=163
 export LLM_EXPECTED_BYTES=688586727753
 export LLM_OSSUTIL_VERSION=2.2.0
@@ -31,6 +32,7 @@ marker=${LLM_MODEL_MARKER:?LLM_MODEL_MARKER is required}
 region=${LLM_OSS_REGION:?LLM_OSS_REGION is required}
 endpoint=${LLM_OSS_ENDPOINT:?LLM_OSS_ENDPOINT is required}
 role=${LLM_RAM_ROLE:?LLM_RAM_ROLE is required}
+probe_object=${LLM_PROBE_OBJECT:?LLM_PROBE_OBJECT is required (an object under the prefix)}
 expected_shards=${LLM_EXPECTED_SHARDS?LLM_EXPECTED_SHARDS must be set (empty: not checked)}
 expected_bytes=${LLM_EXPECTED_BYTES?LLM_EXPECTED_BYTES must be set (empty: not checked)}
 ossutil_version=${LLM_OSSUTIL_VERSION:?LLM_OSSUTIL_VERSION is required}
@@ -43,7 +45,6 @@ backoff_s=${LLM_SYNC_BACKOFF_S:?LLM_SYNC_BACKOFF_S is required}
 bootstrap_wait_s=${LLM_BOOTSTRAP_WAIT_S:?LLM_BOOTSTRAP_WAIT_S is required}
 poll_s=${LLM_POLL_S:?LLM_POLL_S is required}
 state_dir=${LLM_STATE_DIR:?LLM_STATE_DIR is required}
-etc_dir=${LLM_ETC_DIR:?LLM_ETC_DIR is required}
 bin_dir=${LLM_BIN_DIR:?LLM_BIN_DIR is required}
 
 partial=$model_dir.partial
@@ -122,22 +123,21 @@ install_ossutil() {
   rm -rf "$work"
 }
 
-write_config() {
-  mkdir -p "$etc_dir"
-  cat >"$etc_dir/ossutil.conf" <<EOF
-[default]
-mode=EcsRamRole
-ecsRoleName=$role
-region=$region
-endpoint=$endpoint
-EOF
+oss_flags=(--mode EcsRamRole --ecs-role-name "$role" --region "$region" -e "$endpoint")
+
+probe() {
+  local object=$source_url$probe_object out
+  if ! out=$("$ossutil" stat "$object" "${oss_flags[@]}" 2>&1); then
+    die "cannot read $object with the instance role $role ($(tail -n 3 <<<"$out" | tr '\n' ' ')): check the role's policy, the bucket's region ($region) and that the object exists"
+  fi
+  log "readable with role $role: $object"
 }
 
 copy() {
   local attempt=1
   mkdir -p "$partial" "$ckpt"
   until "$ossutil" cp -r "$source_url" "$partial/" -f -u -j "$jobs" --parallel "$parallel" \
-    --checkpoint-dir "$ckpt" -c "$etc_dir/ossutil.conf" --region "$region" -e "$endpoint"; do
+    --checkpoint-dir "$ckpt" "${oss_flags[@]}"; do
     [ "$attempt" -lt "$retries" ] || die "ossutil cp failed $attempt times; $partial is kept for the next run to resume"
     log "ossutil cp attempt $attempt failed; retrying in $((backoff_s * attempt))s"
     sleep "$((backoff_s * attempt))"
@@ -174,7 +174,7 @@ PY
 
 wait_bootstrap
 install_ossutil
-write_config
+probe
 
 if [ -d "$model_dir" ] && [ ! -d "$partial" ]; then
   candidate=$model_dir

@@ -44,7 +44,7 @@ export LLM_CLUSTER_NODE_IPS=192.168.0.10,192.168.0.11
 export LLM_GPUS_PER_NODE=8
 export LLM_RAY_WAIT_S=1800
 export LLM_RAY_WATCH_S=30
-export LLM_RAY_GENERATION=388bfbfafecdf63e
+export LLM_RAY_GENERATION=fdd60ff3aecf9dca
 set -euo pipefail
 
 image=${LLM_VLLM_IMAGE:?LLM_VLLM_IMAGE is required}
