@@ -84,7 +84,7 @@ def check_tags(s: Settings) -> list[Problem]:
             Problem(
                 "tags",
                 f"at most {TAGS_MAX} tags per resource, counting the stack's own {' and '.join(STACK_TAG_KEYS)}",
-                f"{total} tags",
+                total,
                 f"at most {TAGS_MAX - len(STACK_TAG_KEYS)} of your own",
             )
         )
@@ -209,7 +209,9 @@ def check_command_timeouts(s: Settings, model: catalog.ModelSpec) -> list[Proble
         return []
     what = f"the serve command's timeout (bootstrap wait {boot} + download {dl} + Ray wait {ray} + 2 x startup {start} = {serve} s) exceeds {limit}"
     max_start = (COMMAND_TIMEOUT_MAX_S - boot - dl - ray) // 2
-    if max_start >= 1:
+    # Name the key the user raised: the download bound when only it was given.
+    download_given = s.download_timeout_s is not None and "startup_timeout_s" not in s.vllm.model_fields_set
+    if max_start >= 1 and not download_given:
         return [
             Problem(
                 "vllm.startupTimeoutS",
