@@ -41,6 +41,45 @@ API_KEY_CHARS = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 # with a tag listed in your region's egs-registry. {region} is filled in.
 DEFAULT_VLLM_IMAGE = "egs-registry.{region}.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"
 
+# Cloud contracts: what Alibaba Cloud and the tools accept. Sources, one row each, with the test
+# that pins it: docs/cloud-contracts-validation.md.
+# The image reference grammar of distribution/reference (regexp.go @00a09fa3): [domain[:port]/]
+# path-components[:tag][@digest]; Go's \w is ASCII. Digests are narrowed to sha256:<64 hex>.
+_REF_PATH = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_REF_HOST_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_REF_DOMAIN = rf"(?:{_REF_HOST_PART}(?:\.{_REF_HOST_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?P<name>(?:{_REF_DOMAIN}/)?{_REF_PATH}(?:/{_REF_PATH})*)(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"(?:@sha256:[a-f0-9]{64})?$"
+)
+IMAGE_NAME_MAX = 255  # distribution/reference reference.go NameTotalLengthMax
+# Served model names and labels become file names, URL path segments and `model` in requests.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# CreateKeyPair/ImportKeyPair KeyPairName (ECS API; the installed SDK's doc comments).
+KEY_PAIR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9:_-]{1,127}$")
+# ECS TagResources / RunInstances Tag.N (SDK doc comments = API reference).
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 128
+TAGS_MAX = 20
+TAG_RESERVED_PREFIXES = ("aliyun", "acs:")
+# Tags the stack adds to every resource (components/common/naming.py merge_tags).
+STACK_TAG_KEYS = ("managed-by", "llm-stack")
+# Cloud Assistant parses `{{name}}` in command content as a parameter (enable_parameter), and our
+# env block is one variable per line: values that reach a host must not carry these.
+HOST_UNSAFE = ("{{", "}}", "\n", "\r")
+# Cloud Assistant command timeout, seconds. Minimum: InvokeCommand Timeout "must be at least 10
+# seconds" (SDK doc comment). Maximum: no primary source found (unverified): 24 hours is applied.
+COMMAND_TIMEOUT_MIN_S = 10
+COMMAND_TIMEOUT_MAX_S = 86400
+# One invocation's instance IDs: 50 (Terraform docs for alicloud_ecs_invocation); 100 (API).
+MAX_INVOCATION_INSTANCES = 50
+# Model disk (CreateDisk Size, SDK doc comment): cloud_essd by performance level from these
+# minimums; cloud_auto 1+. Maximum 65,536 GiB there, 32,768 in older ECS docs: the lower is kept.
+ESSD_MIN_GIB = {"PL0": 1, "PL1": 20, "PL2": 461, "PL3": 1261}
+DISK_MAX_GIB = 32768
+# EIP bandwidth for PayAsYouGo + PayByBandwidth (pulumi_alicloud EipAddress docstring): 1-500.
+EIP_BANDWIDTH_MAX_MBPS = 500
+
 
 class NetworkSettings(_Model):
     vpc_cidr: str = Field("192.168.0.0/16", description="CIDR of the new VPC")
@@ -145,6 +184,10 @@ class VllmSettings(_Model):
             return v
         if "@sha256:" not in v and (":" not in v.rsplit("/", 1)[-1] or v.endswith(":latest")):
             raise ValueError("pin a tag or digest (no `latest`)")
+        if re.sub(r"\{region\}", "", v).count("{") or re.sub(r"\{region\}", "", v).count("}"):
+            # `{region}` is filled in (str.format); any other brace would break that, or reach
+            # Cloud Assistant as a parameter.
+            raise ValueError("only `{region}` may appear in braces")
         return v
 
     @field_validator("extra_args")
@@ -161,7 +204,7 @@ class VllmSettings(_Model):
 class PublicAccessSettings(_Model):
     enabled: bool = Field(False, description="bind an EIP; plain HTTP with a bearer key (README, Security)")
     allowed_cidrs: list[str] = Field(default_factory=list, description="who may reach port 8000")
-    bandwidth_mbps: int = Field(10, ge=1, le=1000, description="EIP bandwidth, Mbit/s")
+    bandwidth_mbps: int = Field(10, ge=1, le=EIP_BANDWIDTH_MAX_MBPS, description="EIP bandwidth, Mbit/s")
 
 
 class SshSettings(_Model):
@@ -170,7 +213,7 @@ class SshSettings(_Model):
 
 
 class ModelDiskSettings(_Model):
-    size_gib: int | None = Field(None, ge=20, le=32768, description="default: from the model size")
+    size_gib: int | None = Field(None, ge=20, le=DISK_MAX_GIB, description="default: from the model size")
     category: Literal["cloud_auto", "cloud_essd"] = Field(
         "cloud_auto", description="cloud_auto bursts to ~4 GB/s; cloud_essd uses `performanceLevel`"
     )

@@ -8,6 +8,7 @@ placeholder value behind.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from components.config.model import (
     DEFAULT_VLLM_IMAGE,
@@ -93,8 +94,32 @@ def check_allowlist(key: str, cidrs: list[str]) -> list[Problem]:
     return out
 
 
+# A heuristic, not a documented rule: no primary source says a zone ID is the region ID plus a
+# suffix. Zone IDs in Alibaba's docs and in its Terraform provider's tests are the region and
+# `-<letter>` (cn-hangzhou-k) or a bare letter (ap-southeast-1a, kms_instance_test.go).
+# DescribeZones is authoritative (`stackctl preflight`).
+_ZONE_SUFFIX = r"(?:-[a-z0-9]+|[a-z])"
+
+
+def check_zones(s: Settings) -> list[Problem]:
+    """`zoneId` (and in mode acs each of `acs.zoneIds`) is a zone of `region`."""
+    zones = [("zoneId", s.zone_id)]
+    if s.mode == "acs":
+        zones += [(f"acs.zoneIds[{i}]", z) for i, z in enumerate(s.acs.zone_ids)]
+    return [
+        Problem(
+            key,
+            "must be a zone of llm:region (checked by prefix, a heuristic: DescribeZones lists the zones)",
+            zone,
+            f"a zone ID starting with {s.region}, e.g. {s.region}-k",
+        )
+        for key, zone in zones
+        if not re.fullmatch(re.escape(s.region) + _ZONE_SUFFIX, zone)
+    ]
+
+
 def check_common(s: Settings) -> list[Problem]:
-    """Rules of every mode: network, allowlists, model source, image."""
+    """Rules of every mode: network, allowlists, model source, image, zones."""
     out = check_cidrs(s)
     pa = s.public_access
     if pa.enabled and not pa.allowed_cidrs:
@@ -129,7 +154,7 @@ def check_common(s: Settings) -> list[Problem]:
                 "a `*-vpc.<region>.*aliyuncs.com/` registry",
             )
         )
-    return out
+    return out + check_zones(s)
 
 
 def max_model_len(s: Settings, model: catalog.ModelSpec) -> int:

@@ -220,8 +220,13 @@ def sync_env(m: ModelCopy, role_name: str) -> dict[str, str | int]:
     }
 
 
+def sync_timeout_for(download_timeout_s: int) -> int:
+    """The model sync command's bound; validation checks it against Cloud Assistant's maximum."""
+    return BOOTSTRAP_WAIT_S + download_timeout_s
+
+
 def sync_timeout_s(m: ModelCopy) -> int:
-    return BOOTSTRAP_WAIT_S + m.download_timeout_s
+    return sync_timeout_for(m.download_timeout_s)
 
 
 def ray_env(ray: RayInputs, head_ip: str) -> dict[str, str | int]:
@@ -292,7 +297,14 @@ def serve_env(sv: ServeInputs, api_key_parameter: str, node_ips: Sequence[str] =
     }
 
 
+def serve_timeout_for(download_timeout_s: int, startup_timeout_s: int, cluster: bool) -> int:
+    """Serve waits for bootstrap, download, (cluster) Ray nodes and model load in turn (each bounded).
+
+    Validation checks this sum against Cloud Assistant's maximum before any resource exists.
+    """
+    ray = RAY_WAIT_S if cluster else 0
+    return BOOTSTRAP_WAIT_S + download_timeout_s + ray + 2 * startup_timeout_s
+
+
 def serve_timeout_s(sv: ServeInputs) -> int:
-    """Serve waits for bootstrap, download, (cluster) Ray nodes and model load in turn (each bounded)."""
-    ray = RAY_WAIT_S if sv.ray is not None else 0
-    return BOOTSTRAP_WAIT_S + sv.model.download_timeout_s + ray + 2 * sv.startup_timeout_s
+    return serve_timeout_for(sv.model.download_timeout_s, sv.startup_timeout_s, sv.ray is not None)

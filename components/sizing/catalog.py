@@ -7,8 +7,11 @@ Figures and where they come from:
   catalog knows their count and size, and skips the check where it does not.
 - Attention heads, KV heads, layers, head dim, max length: each model's `config.json` on the
   Hugging Face hub (read from memory of the public files: unverified here, no network).
-- Instance type names and GPU counts: Alibaba Cloud's GPU instance family pages; the API's
-  DescribeInstanceTypes is authoritative (unverified names are marked).
+- Instance type names and GPU counts: Alibaba Cloud's page "GPU-accelerated compute-optimized
+  instance families" (https://www.alibabacloud.com/help/en/ecs/user-guide/gpu-accelerated-compute-optimized-and-vgpu-accelerated-instance-families-1;
+  its text read in the code index, id 59137736427; the URL itself is unverified), tables of gn7i,
+  gn8is and gn8v (research/ecs-facts.md Q7). Entries read there carry `verified=True`. The API's
+  DescribeInstanceTypes stays authoritative (`stackctl preflight`).
 """
 
 from __future__ import annotations
@@ -122,24 +125,36 @@ def _family(prefix: str, sizes: dict[str, int], mem: int, model: str, **kw) -> l
 INSTANCE_TYPES: dict[str, InstanceSpec] = {
     t.name: t
     for t in [
-        # gn7i: NVIDIA A10 24 GB, no eRDMA.
+        # gn7i: NVIDIA A10 24 GB, PCIe, no eRDMA (family page table: names and GPU counts).
         *_family(
             "gn7i-",
             {"c8g1.2xlarge": 1, "c16g1.4xlarge": 1, "c32g1.8xlarge": 1, "2x.8xlarge": 2,
              "4x.8xlarge": 4, "8x.16xlarge": 8},
-            24, "A10",
+            24, "A10", verified=True,
         ),
-        # gn8is: NVIDIA L20 48 GB, eRDMA (FACTS.md: 1/2/4/8 GPUs).
+        # gn8is: NVIDIA L20 48 GB, PCIe Gen4 (no NVLink), eRDMA, NVMe (family page table).
         *_family(
-            "gn8is", {".2xlarge": 1, "-2x.8xlarge": 2, "-4x.16xlarge": 4, "-8x.32xlarge": 8},
-            48, "L20", erdma=True, nvme=True,
+            "gn8is",
+            {".2xlarge": 1, ".4xlarge": 1, "-2x.8xlarge": 2, "-4x.16xlarge": 4, "-8x.32xlarge": 8},
+            48, "L20", erdma=True, nvme=True, verified=True,
         ),
-        # gn8v: 96 GB per GPU, eRDMA (FACTS.md: 1/2/4/8 GPUs).
+        # gn8v: 96 GB HBM3 per GPU, NVLink 900 GB/s, eRDMA, NVMe (family page table). The
+        # gn8v-4x.12xlarge and gn8v-8x.24xlarge of the first release do not exist.
         *_family(
-            "gn8v", {".4xlarge": 1, "-2x.8xlarge": 2, "-4x.12xlarge": 4, "-8x.24xlarge": 8},
-            96, "GU8TF", erdma=True, nvme=True,
+            "gn8v",
+            {".4xlarge": 1, ".6xlarge": 1, "-2x.8xlarge": 2, "-4x.8xlarge": 4, "-2x.12xlarge": 2,
+             "-4x.24xlarge": 4},
+            96, "GU8TF", erdma=True, nvme=True, verified=True,
         ),
-        # Bare metal, 2 eRDMA NICs each, UEFI images only (FACTS.md).
+        # The 8-GPU gn8v VMs: NVLink-connected per the family page; whether they expose NVSwitch
+        # (and so need Fabric Manager) is unverified for VM types: nvswitch=True is the cautious
+        # guess; the llm:host.fabricManager override (host-setup work) decides per stack.
+        *_family(
+            "gn8v", {"-8x.16xlarge": 8, "-8x.48xlarge": 8},
+            96, "GU8TF", erdma=True, nvme=True, nvswitch=True, verified=True,
+        ),
+        # Bare metal, 2 eRDMA NICs each, UEFI images only (FACTS.md). ebmgn8v is an HGX host
+        # (NVSwitch: Fabric Manager needed, NVIDIA's guide).
         InstanceSpec("ecs.ebmgn8v.48xlarge", 8, 96, "GU8TF", erdma=True, uefi=True, nvme=True, nvswitch=True, verified=True),
         InstanceSpec("ecs.ebmgn8is.32xlarge", 8, 48, "L20", erdma=True, uefi=True, nvme=True, verified=True),
     ]

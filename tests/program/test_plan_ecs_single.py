@@ -143,7 +143,7 @@ def test_instance_disk_and_image(dev):
 
 
 def test_r1_sized_disk_and_download_bounds(tmp_path):
-    cfg = P.with_changes(P.stack_config(), model="deepseek-r1", instanceType="ecs.gn8v-8x.24xlarge",
+    cfg = P.with_changes(P.stack_config(), model="deepseek-r1", instanceType="ecs.gn8v-8x.48xlarge",
                          vllm={"maxModelLen": 16384, "gpuMemoryUtilization": 0.95},
                          modelDisk={"category": "cloud_essd", "performanceLevel": "PL2"})  # fmt: skip
     res = P.by_name(P.run(tmp_path, cfg))
