@@ -28,8 +28,7 @@ from components.config.model import (
 )
 from components.config.problems import Problem
 from components.config.rules import disk_size_gib, download_timeout_s, vllm_image
-from components.ecs import host_env
-from components.sizing import catalog
+from components.sizing import catalog, timeouts
 
 _URL_IN_TAG = re.compile(r"https?://")
 
@@ -187,14 +186,14 @@ def check_disk_limits(s: Settings, model: catalog.ModelSpec) -> list[Problem]:
 
 
 def check_command_timeouts(s: Settings, model: catalog.ModelSpec) -> list[Problem]:
-    """The sync and serve commands' timeouts (host_env) within Cloud Assistant's maximum."""
+    """The sync and serve commands' timeouts (sizing/timeouts.py) within Cloud Assistant's maximum."""
     dl = download_timeout_s(s, model)
     start = s.vllm.startup_timeout_s
     cluster = s.mode == "ecs-cluster"
-    boot = host_env.BOOTSTRAP_WAIT_S
-    ray = host_env.RAY_WAIT_S if cluster else 0
+    boot = timeouts.BOOTSTRAP_WAIT_S
+    ray = timeouts.RAY_WAIT_S if cluster else 0
     limit = f"Cloud Assistant's maximum command timeout of {COMMAND_TIMEOUT_MAX_S} s (unverified bound)"
-    sync = host_env.sync_timeout_for(dl)
+    sync = timeouts.sync_timeout_for(dl)
     if sync > COMMAND_TIMEOUT_MAX_S:
         return [
             Problem(
@@ -204,7 +203,7 @@ def check_command_timeouts(s: Settings, model: catalog.ModelSpec) -> list[Proble
                 f"<= {COMMAND_TIMEOUT_MAX_S - boot}",
             )
         ]
-    serve = host_env.serve_timeout_for(dl, start, cluster)
+    serve = timeouts.serve_timeout_for(dl, start, cluster)
     if serve <= COMMAND_TIMEOUT_MAX_S:
         return []
     what = f"the serve command's timeout (bootstrap wait {boot} + download {dl} + Ray wait {ray} + 2 x startup {start} = {serve} s) exceeds {limit}"

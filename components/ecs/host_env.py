@@ -17,6 +17,7 @@ from components.common.ports import PORT, RAY_PORT
 from components.common.vllm_args import serve_args
 from components.config.plans import EcsPlan
 from components.ecs import userdata
+from components.sizing.timeouts import BOOTSTRAP_WAIT_S, RAY_WAIT_S, serve_timeout_for, sync_timeout_for
 
 MODEL_ROOT = "/mnt/models"
 STATE_DIR = "/var/lib/llm"
@@ -34,9 +35,7 @@ DISK_WAIT_S = 900
 
 # Bounds and pacing every Cloud Assistant script reads from its env block (no second default
 # in the scripts: they fail on a missing variable).
-BOOTSTRAP_WAIT_S = 3600
 RAY_JOIN_WAIT_S = 1800
-RAY_WAIT_S = 1800
 PULL_RETRIES = 5
 PULL_BACKOFF_S = 15
 POLL_S = 10
@@ -220,11 +219,6 @@ def sync_env(m: ModelCopy, role_name: str) -> dict[str, str | int]:
     }
 
 
-def sync_timeout_for(download_timeout_s: int) -> int:
-    """The model sync command's bound; validation checks it against Cloud Assistant's maximum."""
-    return BOOTSTRAP_WAIT_S + download_timeout_s
-
-
 def sync_timeout_s(m: ModelCopy) -> int:
     return sync_timeout_for(m.download_timeout_s)
 
@@ -295,15 +289,6 @@ def serve_env(sv: ServeInputs, api_key_parameter: str, node_ips: Sequence[str] =
         "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
         **cluster,
     }
-
-
-def serve_timeout_for(download_timeout_s: int, startup_timeout_s: int, cluster: bool) -> int:
-    """Serve waits for bootstrap, download, (cluster) Ray nodes and model load in turn (each bounded).
-
-    Validation checks this sum against Cloud Assistant's maximum before any resource exists.
-    """
-    ray = RAY_WAIT_S if cluster else 0
-    return BOOTSTRAP_WAIT_S + download_timeout_s + ray + 2 * startup_timeout_s
 
 
 def serve_timeout_s(sv: ServeInputs) -> int:

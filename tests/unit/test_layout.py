@@ -116,3 +116,10 @@ def test_pure_modules_do_not_import_pulumi():
             )
             offenders += [f"{p.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0].startswith("pulumi")]
     assert offenders == []
+
+
+def test_config_and_sizing_do_not_depend_on_a_shape():
+    """The settings are read before a shape is chosen: they import neither shape package."""
+    g = import_graph()
+    for pkg in ("components.config", "components.sizing"):
+        assert crossings(g, pkg, "components.ecs") == [] and crossings(g, pkg, "components.acs") == []

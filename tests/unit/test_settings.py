@@ -42,6 +42,10 @@ def test_dev_stack_resolves():
     "changes, key, fragment",
     [
         ({"bogus": 1}, "llm:bogus", "unknown key"),
+        ({"host": {"erdmaInstallerUrl": "ftp://x/env_setup.sh"}}, "llm:host.erdmaInstallerUrl", "http:// or https://"),
+        ({"host": {"erdmaInstallerSha256": "ABC"}}, "llm:host.erdmaInstallerSha256", "64 lower-case hex"),
+        ({"host": {"fabricManager": "maybe"}}, "llm:host.fabricManager", "not an allowed value"),
+        ({"host": {"fabricManagerPackage": "a b"}}, "llm:host.fabricManagerPackage", "not an RPM package name"),
         ({"vllm": {"maxModelLen": 4096, "maxModelLength": 1}}, "llm:vllm.maxModelLength", "unknown key"),
         ({"model": "gpt-5"}, "llm:model", "unknown model"),
         ({"model": "deepseek-r1"}, "llm:instanceType", "needs"),
@@ -396,4 +400,4 @@ def test_url_settings_are_known():
                 out.append(key)
         return out
 
-    assert sorted(walk(Settings)) == ["acs.lws.chartUrl", "modelSource.uri"]
+    assert sorted(walk(Settings)) == ["acs.lws.chartUrl", "host.erdmaInstallerUrl", "modelSource.uri"]
