@@ -169,7 +169,9 @@ class AgentOnlineProvider(dyn.ResourceProvider):
         return _inputs(props) | outs
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        return dyn.CreateResult(gate_id(str(props["region"]), [str(i) for i in props["instance_ids"]]), self._run(props))
+        return dyn.CreateResult(
+            gate_id(str(props["region"]), [str(i) for i in props["instance_ids"]]), self._run(props)
+        )
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         # `__provider` is left out: a new version of this code alone re-checks nothing.

@@ -24,21 +24,24 @@ INVOCATION_IDS_OUTPUT = "invocationIds"
 
 
 def logs_command(stack: str, instance_ids_output_name: str | None, invocation: str) -> str:
-    """The `stackctl logs` command line for one invocation.
+    """The `stackctl logs` command line for one invocation, by its invoke ID (`--invoke-id`).
 
-    `invocation` is an invoke ID (`t-...`: `--invoke-id`) or a phase name of the stack's
-    `invocationIds` output (`--phase`). `instance_ids_output_name` names the stack output that
-    lists the instances to expect results from (`--instances-output`; None: every instance the
-    invocation ran on).
+    `instance_ids_output_name` names the stack output listing the instances that must have a
+    result (`--instances-output`; None: every instance the invocation ran on is shown, none is
+    required). The stack gives the region (its `region` output or config).
     """
-    parts = [STACKCTL, "--stack", stack]
-    if invocation.startswith("t-"):
-        parts += ["--invoke-id", invocation]
-    else:
-        parts += ["--phase", invocation]
+    return _join(["--stack", stack, "--invoke-id", invocation], instance_ids_output_name)
+
+
+def phase_command(stack: str, instance_ids_output_name: str | None, phase: str) -> str:
+    """The same, by phase name in the stack's `invocationIds` output (`--phase`)."""
+    return _join(["--stack", stack, "--phase", phase], instance_ids_output_name)
+
+
+def _join(args: list[str], instance_ids_output_name: str | None) -> str:
     if instance_ids_output_name:
-        parts += ["--instances-output", instance_ids_output_name]
-    return " ".join([STACKCTL, *(shlex.quote(p) for p in parts[1:])])
+        args = [*args, "--instances-output", instance_ids_output_name]
+    return " ".join([STACKCTL, *(shlex.quote(a) for a in args)])
 
 
 def announce(invocation_resource: pulumi.CustomResource, stack: str, phase: str) -> pulumi.Output[str]:
