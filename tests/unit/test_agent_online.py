@@ -269,3 +269,12 @@ def test_pickled_provider_is_small_and_loads_in_the_project_directory():
     proc = subprocess.run([sys.executable, "-c", code, blob], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert proc.stdout.strip() == "AgentOnlineProvider", proc.stderr
+
+
+def test_offline_plan_diff_agrees_with_the_provider_diff():
+    from planner import diff as plan_diff
+
+    typ = "pulumi-python:dynamic:Resource"
+    for key in ao.INPUTS:
+        got = ao.AgentOnlineProvider().diff("id", props(["i-a"]), props(["i-a"]) | {key: "changed"})
+        assert (plan_diff.effect(typ, key) == plan_diff.REPLACES) == bool(got.replaces), key
