@@ -44,8 +44,10 @@ def _join(args: list[str], instance_ids_output_name: str | None) -> str:
     return " ".join([STACKCTL, *(shlex.quote(a) for a in args)])
 
 
-def announce(invocation_resource: pulumi.CustomResource, stack: str, phase: str) -> pulumi.Output[str]:
+def announce(invocation_resource: pulumi.Resource, stack: str, phase: str) -> pulumi.Output[str]:
     """Log (once the invocation's ID is known) the command that shows its output; the command."""
+    if not isinstance(invocation_resource, pulumi.CustomResource):
+        raise TypeError(f"announce: {phase}: expected the invocation (a custom resource), got {invocation_resource!r}")
 
     def say(invoke_id: str) -> str:
         cmd = logs_command(stack, None, invoke_id)
