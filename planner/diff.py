@@ -46,6 +46,12 @@ EFFECTS: dict[tuple[str, str], str] = {
     ("alicloud:oos/secretParameter:SecretParameter", "value"): IN_PLACE,
     ("random:index/randomPassword:RandomPassword", _ALL): REPLACES,
     ("alicloud:ecs/eipAssociation:EipAssociation", _ALL): REPLACES,
+    # The only dynamic resource, the agent-online gate: its own provider's diff() decides
+    # (components/common/agent_online.py REPLACE_ON; pinned by tests/unit/test_agent_online.py).
+    ("pulumi-python:dynamic:Resource", "instance_ids"): REPLACES,
+    ("pulumi-python:dynamic:Resource", "region"): REPLACES,
+    ("pulumi-python:dynamic:Resource", "timeout_s"): IN_PLACE + " (checks the agents again)",
+    ("pulumi-python:dynamic:Resource", "poll_s"): IN_PLACE + " (checks the agents again)",
 }
 
 

@@ -31,6 +31,10 @@ __all__ = ["MOCK_KUBECONFIG", "MOCK_KUBECONFIG_TOKEN", "SECRET_PLACEHOLDER", "Pl
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_MASK = "[secret]"
+# A dynamic resource's `__provider` input is its provider pickled (dill, Base64) and sent as a
+# secret: neither readable nor a user secret, so the plan names it instead of masking it.
+DYNAMIC_PROVIDER_KEY = "__provider"
+DYNAMIC_PROVIDER_MASK = "[pickled dynamic provider]"
 
 
 @dataclass
@@ -104,13 +108,16 @@ def resources_json(result: PlanResult) -> list[dict]:
     names = {r.urn: r.name for r in result.records}
     out = []
     for r in result.records:
+        inputs = mask(r.inputs_raw)
+        if r.type.startswith("pulumi-python:dynamic") and DYNAMIC_PROVIDER_KEY in inputs:
+            inputs[DYNAMIC_PROVIDER_KEY] = DYNAMIC_PROVIDER_MASK
         out.append(
             {
                 "type": r.type,
                 "name": r.name,
                 "urn": r.urn,
                 "parent": names.get(r.parent_urn),
-                "inputs": mask(r.inputs_raw),
+                "inputs": inputs,
                 "options": r.options,
             }
         )

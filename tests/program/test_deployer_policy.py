@@ -35,6 +35,8 @@ ACTIONS: dict[str, set[str]] = {
     "alicloud:oos/secretParameter:SecretParameter": {"oos:CreateSecretParameter", "oos:GetSecretParameter", "oos:GetSecretParameters", "oos:UpdateSecretParameter", "oos:DeleteSecretParameter", "kms:GetSecretValue"},
     "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": {"ecs:CreateDeploymentSet", "ecs:DeleteDeploymentSet", "ecs:DescribeDeploymentSets", "ecs:ModifyDeploymentSetAttribute"},
     "random:index/randomPassword:RandomPassword": set(),  # local to the engine
+    # The only dynamic resource: the agent-online gate (components/common/agent_online.py).
+    "pulumi-python:dynamic:Resource": {"ecs:DescribeCloudAssistantStatus"},
     # acs. The cluster entry includes the kubeconfig invoke (cs.get_cluster_credential) and what
     # the provider reads while it waits for the cluster (task and resource listings).
     "alicloud:cs/managedKubernetes:ManagedKubernetes": {"cs:CreateCluster", "cs:DeleteCluster", "cs:DescribeClusterDetail", "cs:DescribeClustersV1", "cs:ModifyCluster", "cs:UpgradeCluster", "cs:DescribeClusterResources", "cs:DescribeTaskInfo", "cs:DescribeClusterUserKubeconfig", "cs:DescribeClusterAddonsVersion", "cs:TagResources", "cs:UntagResources", "cs:ListTagResources", "vpc:DescribeVSwitches", "vpc:DescribeVpcs", "ram:PassRole"},

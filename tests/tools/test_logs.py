@@ -62,7 +62,7 @@ class StubClient:
 
 def make_args(**kw) -> argparse.Namespace:
     base = {"stack": None, "region": "cn-hangzhou", "instance_id": None, "count": 1, "tail": 5, "cwd": None,
-            "json": True}  # fmt: skip
+            "json": True, "invoke_id": None, "phase": None, "instances_output": None}  # fmt: skip
     return argparse.Namespace(**(base | kw))
 
 
@@ -224,3 +224,133 @@ def test_tail_and_decode_helpers():
     assert logs.tail("", 3) == ("", 0)
     assert logs.decode_output(b64("héllo")) == "héllo"
     assert logs.decode_output(None) == ""
+
+
+# --------------------------------------------------------------------------------------------
+# One invocation on every instance it ran on (--invoke-id, --phase)
+
+
+class InvocationStub:
+    """Answers describe_invocation_results by invoke ID, in pages of canned rows (NextToken)."""
+
+    def __init__(self, pages: dict[str, list[list[dict]]], fail_on_call: int | None = None, error=None) -> None:
+        self.pages = pages
+        self.requests: list[models.DescribeInvocationResultsRequest] = []
+        self.fail_on_call, self.error = fail_on_call, error
+
+    def describe_invocation_results(self, request):
+        self.requests.append(request)
+        if self.fail_on_call is not None and len(self.requests) >= self.fail_on_call:
+            raise self.error
+        assert request.instance_id is None, "no instance filter in --invoke-id mode"
+        pages = self.pages.get(request.invoke_id, [[]])
+        n = int(request.next_token or 0)
+        token = str(n + 1) if n + 1 < len(pages) else ""
+        body = {"RequestId": "r", "Invocation": {"InvocationResults": {"InvocationResult": pages[n]},
+                                                 "NextToken": token}}  # fmt: skip
+        return models.DescribeInvocationResultsResponse().from_map({"statusCode": 200, "headers": {}, "body": body})
+
+
+def inv_result(instance: str, invoke_id: str = "t-serve1", ok: bool = True, output: str = OUTPUT) -> dict:
+    row = result(instance, "2025-01-01T00:00:00Z", output=output, exit_code=0 if ok else 7,
+                 status="Success" if ok else "Failed")  # fmt: skip
+    row["InvokeId"] = invoke_id
+    if not ok:
+        row |= {"ErrorCode": "CommandFailed", "ErrorInfo": "the command exited with 7"}
+    return row
+
+
+def test_invoke_id_failed_on_two_of_three_prints_both_outputs(capsys):
+    rows = [
+        inv_result("i-1"),
+        inv_result("i-2", ok=False, output="pulling image\nerror: model marker missing on i-2\n"),
+        inv_result("i-3", ok=False, output="health never came on i-3\n"),
+    ]
+    client = InvocationStub({"t-serve1": [rows]})
+    code, out, err, *_ = run_logs(capsys, make_args(invoke_id=["t-serve1"], json=False), client)
+    assert code == logs.EXIT_FAILED == 1, err
+    assert "invocation t-serve1 (cn-hangzhou): 3 instances, 2 failed" in out
+    assert "error: model marker missing on i-2" in out and "health never came on i-3" in out
+    assert out.count("exit code 7") == 2 and out.count("CommandFailed") == 2
+    assert "i-1: Success, exit code 0" in out and "line 100" not in out  # success: one line, no output
+    [req] = client.requests
+    assert (req.invoke_id, req.instance_id, req.content_encoding, req.max_results) == (
+        "t-serve1", None, "Base64", 50,
+    )  # fmt: skip
+
+
+def test_invoke_id_follows_every_page(capsys):
+    pages = [[inv_result(f"i-{p}{n}") for n in range(2)] for p in range(3)]
+    client = InvocationStub({"t-serve1": pages})
+    code, out, *_ = run_logs(capsys, make_args(invoke_id=["t-serve1"]), client)
+    assert code == 0
+    assert [r.next_token for r in client.requests] == [None, "1", "2"]
+    assert sorted(json.loads(out)["invocations"]["t-serve1"]) == ["i-00", "i-01", "i-10", "i-11", "i-20", "i-21"]
+
+
+def test_phase_reads_invocation_ids_output_and_expected_instances(capsys):
+    client = InvocationStub({"t-sync9": [[inv_result("i-1", "t-sync9")]]})
+    outputs = {"invocationIds": {"modelSync": "t-sync9", "serving": "t-serve1"}, "instanceIds": ["i-1", "i-2"],
+               "region": "cn-beijing"}  # fmt: skip
+    args = make_args(stack="dev", region=None, phase=["modelSync"], instances_output="instanceIds")
+    code, out, _, calls, seen = run_logs(capsys, args, client, outputs)
+    assert seen["region"] == "cn-beijing" and [r.invoke_id for r in client.requests] == ["t-sync9"]
+    doc = json.loads(out)["invocations"]["t-sync9"]
+    assert doc["i-2"] is None and doc["i-1"]["status"] == "Success"
+    assert code == logs.EXIT_FAILED  # i-2 has no result
+
+
+def test_phase_errors_are_config_errors(capsys):
+    code, _, err, *_ = run_logs(capsys, make_args(phase=["serving"]), InvocationStub({}))
+    assert code == 2 and "--phase needs --stack" in err
+    out = {"invocationIds": {"serving": "t-1"}}
+    code, _, err, *_ = run_logs(capsys, make_args(stack="dev", phase=["ray"]), InvocationStub({}), out)
+    assert code == 2 and "no phase 'ray'" in err and "(has serving)" in err
+    code, _, err, *_ = run_logs(capsys, make_args(stack="dev", phase=["ray"]), InvocationStub({}), {})
+    assert code == 2 and "no invocationIds output" in err
+
+
+def test_unknown_invoke_id_has_no_results_exit_1(capsys):
+    code, out, *_ = run_logs(capsys, make_args(invoke_id=["t-gone"], json=False), InvocationStub({}))
+    assert code == 1 and "no results" in out
+
+
+def test_api_error_mid_way_is_one_line_exit_4(capsys):
+    err_obj = RuntimeError("Throttling.User: Request was denied due to user flow control.\nRequestId: r")
+    err_obj.code = "Throttling.User"
+    pages = [[inv_result("i-1")], [inv_result("i-2")]]
+    client = InvocationStub({"t-serve1": pages}, fail_on_call=2, error=err_obj)
+    code, out, err, *_ = run_logs(capsys, make_args(invoke_id=["t-serve1"]), client)
+    assert code == logs.EXIT_API == 4 and out == ""
+    assert err.count("\n") == 1 and "t-serve1" in err and "page 2" in err and "Throttling.User" in err
+
+
+def test_invoke_id_without_credentials_exit_3_one_line(tmp_path):
+    """The real chain, empty environment, metadata disabled (as tests/conftest.py sets)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
+    env |= {"HOME": str(tmp_path), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "stackctl", "logs", "--invoke-id", "t-1", "--region", "cn-hangzhou"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no Alibaba Cloud credentials" in proc.stderr
+
+
+def test_run_logs_command_lines_parse_as_stackctl_logs():
+    """The lines the program prints are ones `stackctl logs` accepts, meaning what they say."""
+    import shlex
+
+    from components.common import run_logs
+    from stackctl.__main__ import COMMANDS  # noqa: F401 - the command exists
+
+    line = run_logs.logs_command("dev", "instanceIds", "t-abc")
+    assert line == "python -m stackctl logs --stack dev --invoke-id t-abc --instances-output instanceIds"
+    assert (
+        run_logs.phase_command("my stack", None, "serving")
+        == "python -m stackctl logs --stack 'my stack' --phase serving"
+    )
+    parser = argparse.ArgumentParser()
+    logs.configure(parser)
+    args = parser.parse_args(shlex.split(line)[4:])
+    assert (args.stack, args.invoke_id, args.instances_output) == ("dev", ["t-abc"], "instanceIds")
