@@ -12,10 +12,12 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components.common import naming
+from components.common.agent_online import wait_for_agents
 from components.common.api_key import ApiKey, ApiKeyArgs
 from components.common.endpoints import endpoint_outputs
 from components.common.network import Network, NetworkArgs
 from components.common.ports import RAY_DASHBOARD_PORT
+from components.common.run_logs import announce
 from components.config.plans import EcsPlan
 from components.ecs import host_env, userdata
 from components.ecs.gpu_node import GpuNode, GpuNodeArgs
@@ -82,8 +84,15 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
     nodes = [master] + [node(f"worker-{i}", f"{prefix}-worker-{i}") for i in range(1, p.nodes)]
     all_ids = [n.instance_id for n in nodes]
 
-    # Phase 1 on each node: the host's files and bootstrap. Every later phase waits for all.
+    # Phase 1 on each node, once its Cloud Assistant agent is online (DescribeCloudAssistantStatus:
+    # run commands on a new instance only when it reports true): the host's files and bootstrap.
+    # Every later phase waits for all of them.
     setup = host_env.setup_inputs(p)
+    node_names = ["node", *(f"worker-{i}" for i in range(1, p.nodes))]
+    gates = {
+        name: wait_for_agents(f"{name}-agent-online", n, [n.instance_id], s.region)
+        for name, n in zip(node_names, nodes, strict=True)
+    }
     setups = {
         name: HostPhase(
             HOST_SETUP,
@@ -92,12 +101,12 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
                 script="host-setup.sh",
                 env=n.disk_id.apply(lambda d: host_env.setup_env(setup, host_env.disk_serial(d))),
                 physical_name=f"{instance}-setup", description=f"{prefix}: host setup of {instance}",
-                timeout_s=host_env.setup_timeout_s(), instance_ids=[n.instance_id], wait_for=n.ready,
+                timeout_s=host_env.setup_timeout_s(), instance_ids=[n.instance_id], wait_for=[*n.ready, gates[name]],
             ),
             opts,
         )
         for name, instance, n in zip(
-            ["node", *(f"worker-{i}" for i in range(1, p.nodes))],
+            node_names,
             [f"{prefix}-master", *(f"{prefix}-worker-{i}" for i in range(1, p.nodes))],
             nodes,
             strict=True,
@@ -164,6 +173,14 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
     invocations |= {"modelSync": sync.invocation_id, "serving": serving.invocation_id}
     if ray is not None:
         invocations["ray"] = ray_phase.invocation_id
+    # Each run's status is all Pulumi keeps: say, per run, which command shows its output.
+    stack = pulumi.get_stack()
+    for name, ph in setups.items():
+        announce(ph.invocation, stack, f"hostSetup-{name}")
+    announce(sync.invocation, stack, "modelSync")
+    announce(serving.invocation, stack, "serving")
+    if ray is not None:
+        announce(ray_phase.invocation, stack, "ray")
     outputs = endpoint_outputs(p.served_model_name, master.private_ip, public_ip) | {
         # `python -m stackctl logs --stack <stack> --phase <name>` shows a run's output.
         "invocationIds": invocations,

@@ -270,3 +270,20 @@ def test_existing_vpc_is_used_not_created(tmp_path):
     assert res["node-instance"]["inputs"]["vswitchId"] == "vsw-existing"
     assert res["network-snat"]["inputs"]["sourceVswitchId"] == "vsw-existing"
     assert _rules(result) == [("8000/8000", "10.10.0.0/16", "ingress", "tcp")]
+
+
+def test_every_invocation_waits_for_its_nodes_agent(dev):
+    """The first run on a node (host setup) waits for the agent gate; every other run follows it."""
+    res = P.by_name(dev)
+    gate = res["node-agent-online"]
+    assert gate["type"] == "pulumi-python:dynamic:Resource" and gate["parent"] == "node"
+    assert gate["inputs"]["instance_ids"] == ["node-instance-id"] and gate["inputs"]["region"] == "cn-hangzhou"
+    invocations = [r for r in res.values() if r["type"] == "alicloud:ecs/ecsInvocation:EcsInvocation"]
+    assert len(invocations) == 3
+
+    def waits_for(name: str, target: str) -> bool:
+        deps = res[name]["options"].get("dependsOn", [])
+        return target in deps or any(waits_for(d, target) for d in deps if d in res)
+
+    for inv in invocations:
+        assert waits_for(inv["name"], "node-agent-online"), inv["name"]

@@ -41,7 +41,7 @@ def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str
 
 def _ecs_added(nodes: list[str]) -> set[str]:
     setup = {f"{n}-host-setup{suffix}" for n in nodes for suffix in ("", "-command", "-invocation")}
-    return setup | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    return setup | {f"{n}-agent-online" for n in nodes} | {"model-access-api-key-policy", "model-access-api-key-attach"}
 
 
 # stack -> {(resource name, property): effect}
