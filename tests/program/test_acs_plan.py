@@ -51,11 +51,15 @@ def test_cluster_profile_rrsa_network(qwq):
     c = P.by_name(qwq)["acs-cluster"]
     i = c["inputs"]
     assert (i["profile"], i["clusterSpec"], i["enableRrsa"]) == ("Acs", "ack.pro.small", True)
-    assert i["version"] == "1.33.1-aliyun.1"
+    assert i["version"] == "1.30.1-aliyunacs.1"
     assert i["serviceCidr"] == "10.0.0.0/16"
-    assert i["vswitchIds"] == ["network-vswitch-id", "acs-node-b-id"]
-    assert i["podVswitchIds"] == ["acs-pod-a-id", "acs-pod-b-id"]
+    # Pods take addresses from the cluster's vSwitches; pod_vswitch_ids (Terway) is not sent.
+    assert i["vswitchIds"] == ["acs-pod-a-id", "acs-pod-b-id"]
+    assert "podVswitchIds" not in i
+    # Create-only flags, explicit (the provider drops False; the API defaults then apply).
     assert i["slbInternetEnabled"] is True
+    assert i["newNatGateway"] is False
+    assert i["addons"] == [{"name": "managed-coredns"}, {"name": "managed-csiprovisioner"}]
     assert i["deleteOptions"] == [{"deleteMode": "delete", "resourceType": "SLB"}]
     assert c["options"]["customTimeouts"]["create"] == "90m"
     assert c["options"]["dependsOn"] == ["acs-snat-node-a", "acs-snat-node-b", "acs-snat-pod-a", "acs-snat-pod-b"]
@@ -89,7 +93,7 @@ def test_private_api_access_rewrites_the_server(tmp_path):
     kubeconfig = rpc.unwrap_rpc_secret(prov.inputs_raw["kubeconfig"])
     assert "server: https://192.168.0.5:6443" in kubeconfig
     assert "203.0.113.5" not in kubeconfig
-    assert "slbInternetEnabled" not in P.by_name(result)["acs-cluster"]["inputs"]
+    assert P.by_name(result)["acs-cluster"]["inputs"]["slbInternetEnabled"] is False
     assert kubeconfig_with_server(plan.MOCK_KUBECONFIG, None) == plan.MOCK_KUBECONFIG
 
 
@@ -168,17 +172,22 @@ def test_oss_volume_and_rrsa_role(qwq):
     assert pv["csi"]["driver"] == "ossplugin.csi.alibabacloud.com"
     assert pv["csi"]["volumeAttributes"] == {
         "authType": "rrsa", "bucket": "my-llm-weights", "otherOpts": "-o ro -o allow_other",
-        "path": "/Qwen/QwQ-32B", "roleName": "llm-acs-oss-rrsa", "url": "oss-cn-wulanchabu-internal.aliyuncs.com",
+        "path": "/Qwen/QwQ-32B", "url": "oss-cn-wulanchabu-internal.aliyuncs.com",
+        # The stack's role and the cluster's OIDC provider, by ARN (resource outputs).
+        "roleArn": "acs:ram::1234567890:role/llm-acs-oss-rrsa",
+        "oidcProviderArn": "acs:ram::1234567890:oidc-provider/ack-rrsa-acs-cluster-id",
     }  # fmt: skip
     ns = res["model-storage-namespace"]["inputs"]["metadata"]
-    assert ns["name"] == "llm-model" and ns["labels"]["pod-identity.alibabacloud.com/injection"] == "on"
+    assert ns["name"] == "llm-model" and "pod-identity.alibabacloud.com/injection" not in ns["labels"]
+    assert "annotations" not in res["model-storage-service-account"]["inputs"]["metadata"]
     trust = json.loads(res["model-storage-rrsa-role"]["inputs"]["assumeRolePolicyDocument"])
     (stmt,) = trust["Statement"]
     assert stmt["Principal"] == {"Federated": ["acs:ram::1234567890:oidc-provider/ack-rrsa-acs-cluster-id"]}
     assert stmt["Condition"]["StringEquals"] == {
         "oidc:aud": "sts.aliyuncs.com",
         "oidc:iss": "https://oidc-ack-mock.example/acs-cluster-id",
-        "oidc:sub": ["system:serviceaccount:ack-csi-fuse:csi-fuse-ossfs", "system:serviceaccount:llm-model:vllm"],
+        # Only the account the mount uses (the CSI driver's fuse account), not the pods' own.
+        "oidc:sub": ["system:serviceaccount:ack-csi-fuse:csi-fuse-ossfs"],
     }
     policy = json.loads(res["model-storage-rrsa-policy"]["inputs"]["policyDocument"])
     assert {a for s in policy["Statement"] for a in s["Action"]} == {"oss:GetObject", "oss:ListObjects"}
@@ -245,20 +254,22 @@ def test_jump_host_role_reads_only_the_kubeconfig_and_rbac_is_namespaced(qwq):
     res = P.by_name(qwq)
     policy = json.loads(res["jump-host-policy"]["inputs"]["policyDocument"])
     assert policy["Statement"] == [
-        {
-            "Action": ["cs:DescribeClusterUserKubeconfig"],
-            "Effect": "Allow",
-            "Resource": ["acs:cs:*:*:cluster/acs-cluster-id"],
-        }
+        {"Action": ["cs:Describe*"], "Effect": "Allow", "Resource": ["acs:cs:*:*:cluster/acs-cluster-id"]}
     ]
     trust = json.loads(res["jump-host-role"]["inputs"]["assumeRolePolicyDocument"])
     assert trust["Statement"][0]["Principal"] == {"Service": ["ecs.aliyuncs.com"]}
     rbac = res["jump-host-rbac"]["inputs"]
     assert rbac["uid"] == res["jump-host-role"]["inputs"].get("roleId", rbac["uid"])
     assert rbac["permissions"] == [
-        {"cluster": "acs-cluster-id", "isCustom": False, "isRamRole": True, "namespace": "llm-model",
-         "roleName": "dev", "roleType": "namespace"}
+        {"cluster": "acs-cluster-id", "isCustom": True, "isRamRole": True, "namespace": "llm-model",
+         "roleName": "llm-acs-jump-host", "roleType": "namespace"}
     ]  # fmt: skip
+    role = res["jump-host-cluster-role"]
+    assert role["type"] == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+    assert role["inputs"]["metadata"]["name"] == "llm-acs-jump-host"
+    assert any("leaderworkersets" in r["resources"] for r in role["inputs"]["rules"])
+    # Granted only once the role may read the cluster (ACS's prerequisite) and the ClusterRole exists.
+    assert res["jump-host-rbac"]["options"]["dependsOn"] == ["jump-host-policy-attach", "jump-host-cluster-role"]
     inst = res["jump-host-instance"]["inputs"]
     assert inst["internetMaxBandwidthOut"] == 0
     assert res["jump-host-role-attach"]["inputs"]["ramRoleName"] == "llm-acs-jump-host"
