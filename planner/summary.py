@@ -33,7 +33,9 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
     for c in _find(resources, "alicloud:cs/managedKubernetes:ManagedKubernetes"):
         i = c["inputs"]
         addons = ", ".join(a.get("name", "") for a in i.get("addons", [])) or "none"
-        cidrs = {f"{r['name']}-id": r["inputs"].get("cidrBlock") for r in _find(resources, "alicloud:vpc/switch:Switch")}
+        cidrs = {
+            f"{r['name']}-id": r["inputs"].get("cidrBlock") for r in _find(resources, "alicloud:vpc/switch:Switch")
+        }
         pods = ", ".join(cidrs.get(v) or v for v in i.get("vswitchIds", []))
         lines.append(f"- ACS cluster `{i.get('name')}`: Kubernetes `{i.get('version')}` (pinned), API endpoint "
                      f"{'public' if i.get('slbInternetEnabled') else 'private only'}, add-ons at creation {addons}, "

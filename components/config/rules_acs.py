@@ -108,9 +108,7 @@ def check_versions(s: Settings) -> list[Problem]:
             )
         )
     elif not K8S_VERSION.match(acs.kubernetes_version):
-        out.append(
-            Problem("acs.kubernetesVersion", "not an ACS version string", acs.kubernetes_version, allowed)
-        )
+        out.append(Problem("acs.kubernetesVersion", "not an ACS version string", acs.kubernetes_version, allowed))
     elif k8s_minor(s) is None:
         out.append(
             Problem(

@@ -267,7 +267,9 @@ def test_jump_host_cluster_role_is_dev_like_plus_leaderworkersets_without_secret
     role = manifests.jump_host_cluster_role(H.sample_args())
     assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "llm-t-jump-host"
     assert "namespace" not in role["metadata"]
-    grants = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    grants = {
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
     write = {"create", "delete", "get", "list", "patch", "update", "watch"}
     # What the jump host's files hold, and the LeaderWorkerSet that `dev` does not cover.
     for key in [("leaderworkerset.x-k8s.io", "leaderworkersets"), ("apps", "deployments"), ("batch", "jobs"),
@@ -281,7 +283,10 @@ def test_jump_host_cluster_role_is_dev_like_plus_leaderworkersets_without_secret
 
 def test_services_allocate_no_node_ports_and_use_no_fields_acs_restricts():
     a = H.sample_args()
-    for svc in (manifests.service(a, internet=False, vswitch_id="vsw-1"), manifests.service(a, internet=True, acl_id="a")):
+    for svc in (
+        manifests.service(a, internet=False, vswitch_id="vsw-1"),
+        manifests.service(a, internet=True, acl_id="a"),
+    ):
         spec = svc["spec"]
         assert spec["allocateLoadBalancerNodePorts"] is False
         assert not {"loadBalancerSourceRanges", "externalIPs", "healthCheckNodePort"} & set(spec)
