@@ -335,3 +335,77 @@ def test_physical_names_carry_the_stack(qwq):
                       ("acs-cluster", "name"), ("jump-host-manifests-command", "name"),
                       ("workload-public-acl", "name")):  # fmt: skip
         assert res[name]["inputs"][key].startswith("llm-acs-"), name
+
+
+RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
+
+
+def _cluster_rules(result) -> dict[str, dict]:
+    """The ingress rules on the group ACS creates for the cluster (the pods' group), by name."""
+    return {r["name"]: r["inputs"] for r in P.of_type(result, RULE)
+            if r["inputs"]["securityGroupId"] == "acs-cluster-sg-id"}  # fmt: skip
+
+
+def test_port_8000_is_open_on_the_pods_group_from_the_vpc_health_checks_and_the_allowlist(qwq):
+    rules = _cluster_rules(qwq)
+    got = {n: (i["ipProtocol"], i["portRange"], i["cidrIp"]) for n, i in rules.items()}
+    assert got == {
+        "acs-api-vpc": ("tcp", "8000/8000", "192.168.0.0/16"),
+        "acs-api-health-check": ("tcp", "8000/8000", "100.64.0.0/10"),
+        "acs-api-public-0": ("tcp", "8000/8000", "203.0.113.0/24"),
+    }
+    for i in rules.values():
+        assert (i["type"], i["policy"], i["nicType"]) == ("ingress", "accept", "intranet")
+        # An advanced (enterprise) group takes no group as a source: CIDRs only.
+        assert "sourceSecurityGroupId" not in i
+    assert P.plan.outputs_json(qwq)["clusterSecurityGroupId"] == "acs-cluster-sg-id"
+    # The pods serve only once the rules exist.
+    deps = P.by_name(qwq)["workload-deployment"]["options"]["dependsOn"]
+    assert {"acs-api-vpc", "acs-api-health-check", "acs-api-public-0"} <= set(deps)
+
+
+def test_lws_pods_of_a_group_reach_each_other_through_the_pod_vswitches(r1, qwq):
+    rules = _cluster_rules(r1)
+    assert "acs-api-public-0" not in rules  # private stack: no allowlist rule
+    intra = {n: (i["ipProtocol"], i["portRange"], i["cidrIp"]) for n, i in rules.items() if "intra" in n}
+    res = P.by_name(r1)
+    assert intra == {
+        "acs-intra-pods-a": ("all", "-1/-1", res["acs-pod-a"]["inputs"]["cidrBlock"]),
+        "acs-intra-pods-b": ("all", "-1/-1", res["acs-pod-b"]["inputs"]["cidrBlock"]),
+    }
+    assert not any("intra" in n for n in _cluster_rules(qwq)), "one pod: no traffic between pods"
+    assert {"acs-intra-pods-a", "acs-intra-pods-b"} <= set(res["workload-lws"]["options"]["dependsOn"])
+
+
+def test_pod_address_space_is_what_the_readme_says(qwq):
+    """The README states the pods' address space; the plan's cluster vSwitches are exactly it."""
+    import re
+
+    readme = (P.ROOT / "README.md").read_text()
+    m = re.search(r"\*\*Pod address space\*\*: .*?`([\d./]+)` \(zone A\) and `([\d./]+)` \(zone B\)", readme, re.S)
+    assert m, "README: the acs section names the pod address space"
+    res = P.by_name(qwq)
+    cidr_of = {f"{r['name']}-id": r["inputs"]["cidrBlock"] for r in P.of_type(qwq, "alicloud:vpc/switch:Switch")}
+    cluster = res["acs-cluster"]["inputs"]
+    assert [cidr_of[v] for v in cluster["vswitchIds"]] == [m[1], m[2]]
+    zones = [res[n]["inputs"]["zoneId"] for n in ("acs-pod-a", "acs-pod-b")]
+    assert zones == P.stack_config("acs")["llm:acs"]["zoneIds"]
+    docs = (P.ROOT / "docs" / "acs.md").read_text()
+    assert m[1] in docs and m[2] in docs
+
+
+def test_create_only_flags_stay_explicit_with_private_api_and_no_egress(tmp_path):
+    cfg = P.with_changes(
+        P.stack_config("acs"),
+        acs={"apiAccess": "private", "dnsAddon": "", "ossFuseType": "ossfs2"},
+        network={"egress": "none"},
+        vllm={"image": "egs-registry-vpc.cn-wulanchabu.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"},
+    )
+    result = P.run(tmp_path, cfg, stack="acs")
+    res = P.by_name(result)
+    c = res["acs-cluster"]["inputs"]
+    assert (c["slbInternetEnabled"], c["newNatGateway"]) == (False, False)
+    assert c["addons"] == [{"name": "managed-csiprovisioner"}]
+    assert not P.of_type(result, "alicloud:vpc/natGateway:NatGateway")
+    attrs = res["model-storage-pv"]["inputs"]["spec"]["csi"]["volumeAttributes"]
+    assert attrs["fuseType"] == "ossfs2" and "otherOpts" not in attrs
