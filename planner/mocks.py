@@ -67,6 +67,8 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
     elif typ == "random:index/randomPassword:RandomPassword":
         state.setdefault("result", SECRET_PLACEHOLDER)
     elif typ == "alicloud:cs/managedKubernetes:ManagedKubernetes":
+        # The security group ACS creates for the cluster (its pods' group).
+        state.setdefault("securityGroupId", f"{name}-sg-id")
         state.setdefault(
             "connections",
             [{"apiServerIntranet": "https://192.168.0.5:6443", "apiServerInternet": "https://203.0.113.5:6443"}],

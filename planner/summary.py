@@ -30,6 +30,16 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         i = disk["inputs"]
         lines.append(f"- model disk `{i.get('diskName')}`: {i.get('size')} GiB {i.get('category')}"
                      f" (bursting {i.get('burstingEnabled', '-')}, level {i.get('performanceLevel', '-')})")  # fmt: skip
+    for c in _find(resources, "alicloud:cs/managedKubernetes:ManagedKubernetes"):
+        i = c["inputs"]
+        addons = ", ".join(a.get("name", "") for a in i.get("addons", [])) or "none"
+        cidrs = {
+            f"{r['name']}-id": r["inputs"].get("cidrBlock") for r in _find(resources, "alicloud:vpc/switch:Switch")
+        }
+        pods = ", ".join(cidrs.get(v) or v for v in i.get("vswitchIds", []))
+        lines.append(f"- ACS cluster `{i.get('name')}`: Kubernetes `{i.get('version')}` (pinned), API endpoint "
+                     f"{'public' if i.get('slbInternetEnabled') else 'private only'}, add-ons at creation {addons}, "
+                     f"pods in the cluster vSwitches {pods}")  # fmt: skip
     for k in ("servedModelName", "tensorParallelSize", "pipelineParallelSize", "modelDir", "rayDashboard"):
         if k in outputs:
             note = (

@@ -1,9 +1,25 @@
 """AcsCluster: the ACS cluster's network (node and pod vSwitches in two zones, NAT egress for all
-of them), the cluster itself, and the pulumi-kubernetes provider that talks to it.
+of them), the cluster itself, the rules on the security group ACS creates for it, and the
+pulumi-kubernetes provider that talks to it.
 
-The VPC, the first node vSwitch and the security group come from `Network` (called with
-`egress="none"`, since its NAT would cover only its own vSwitch); this component adds the other
-three vSwitches and one NAT gateway whose SNAT entries cover all four.
+The VPC, the first node vSwitch and the security group of the jump host come from `Network`
+(called with `egress="none"`, since its NAT would cover only its own vSwitch); this component
+adds the other three vSwitches and one NAT gateway whose SNAT entries cover all four.
+
+Pods: ACS places a pod in one of the *cluster's* vSwitches (`vswitch_ids`, picked at random) and
+in the security group ACS creates for the cluster (docs/cloud-contracts-acs.md). So the pod
+vSwitches are the cluster's vSwitches and `pod_vswitch_ids` (Terway, ACK only) is not sent; the
+node vSwitches hold the jump host, the NAT gateway and the intranet load balancer. That group is
+an advanced (enterprise) group: members are isolated from each other and a rule cannot name a
+group as its source, so every rule below names CIDRs: port 8000 from the VPC, from CLB health
+checks (100.64.0.0/10) and, when public, from the allowlist (a CLB layer-4 listener passes the
+client address through); with a LeaderWorkerSet, all traffic between the pod vSwitches (Ray,
+NCCL between the pods of a group).
+
+Create-only flags are sent explicitly, although the provider drops a `False` and the API default
+then applies: `slb_internet_enabled` (API default: no public endpoint, which is what `False`
+means) and `new_nat_gateway` (API default `snat_entry=true`: ACK may add SNAT or a NAT gateway
+of its own next to ours; docs/acs.md says what to check).
 
 Kubeconfig: `cs.get_cluster_credential_output` returns the public-endpoint kubeconfig in plain
 text; it is wrapped as a secret at once. With `acs.apiAccess = private` its `server` is
@@ -17,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -26,6 +42,27 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.common.nat_egress import nat_egress
+from components.common.ports import PORT
+
+# CLB health checks come from this range (Alibaba CLB docs; kubernetes/cloud-provider-alibaba-cloud).
+CLB_HEALTH_CHECK_CIDR = "100.64.0.0/10"
+
+
+def cluster_sg_rules(
+    vpc_cidr: str, public_cidrs: list[str], pod_cidrs: tuple[str, str], intra_group: bool
+) -> list[tuple[str, str, str, str, str]]:
+    """(name suffix, protocol, port range, source CIDR, why) of each ingress rule on the cluster's group."""
+    api = f"{PORT}/{PORT}"
+    rules = [
+        ("api-vpc", "tcp", api, vpc_cidr, "vLLM API from the VPC"),
+        ("api-health-check", "tcp", api, CLB_HEALTH_CHECK_CIDR, "CLB health checks"),
+    ]
+    rules += [(f"api-public-{i}", "tcp", api, c, "vLLM API from llm:publicAccess.allowedCidrs")
+              for i, c in enumerate(public_cidrs)]  # fmt: skip
+    if intra_group:
+        rules += [(f"intra-pods-{z}", "all", "-1/-1", c, "pods of a group to each other (Ray, NCCL)")
+                  for z, c in zip("ab", pod_cidrs, strict=True)]  # fmt: skip
+    return rules
 
 
 def kubeconfig_with_server(kubeconfig: str, server: str | None) -> str:
@@ -68,6 +105,10 @@ class AcsClusterArgs:
     credential_minutes: int
     egress: str  # nat | none
     tags: dict[str, str]
+    vpc_cidr: str = "192.168.0.0/16"
+    public_cidrs: list[str] = field(default_factory=list)  # may reach port 8000 (empty: private only)
+    intra_group: bool = False  # a LeaderWorkerSet: pods of a group reach each other on every port
+    addons: list[str] = field(default_factory=list)  # installed at creation (create-only)
     nat_bandwidth_mbps: int = 100
 
 
@@ -78,6 +119,9 @@ class AcsCluster(pulumi.ComponentResource):
     rrsa_oidc_provider_arn: pulumi.Output[str]
     rrsa_oidc_issuer_url: pulumi.Output[str]
     kubeconfig_expiration: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    # Not outputs: what a pod needs before it can serve (the rules on the cluster's group).
+    network_ready: list[pulumi.Resource]
     # Not an output: the components that declare Kubernetes objects take it in `providers=`.
     provider: k8s.Provider
 
@@ -122,12 +166,17 @@ class AcsCluster(pulumi.ComponentResource):
             profile="Acs",
             cluster_spec="ack.pro.small",
             version=args.kubernetes_version,
-            vswitch_ids=self.node_vswitch_ids,
-            pod_vswitch_ids=pod_ids,
+            # Pods take their addresses from the cluster's vSwitches: the pod-sized ones.
+            vswitch_ids=pod_ids,
             service_cidr=args.service_cidr,
             enable_rrsa=True,
-            # Create-only; the provider does not send False, so "private" leaves the API default.
-            slb_internet_enabled=True if args.api_access == "public" else None,
+            # Create-only. False is not sent; the API default (endpoint_public_access=false) is
+            # what it means.
+            slb_internet_enabled=args.api_access == "public",
+            # Create-only. False is not sent and the API default is snat_entry=true: our NAT
+            # gateway exists first (depends_on), see docs/acs.md for what ACK may add.
+            new_nat_gateway=False,
+            addons=[{"name": a} for a in args.addons],
             deletion_protection=False,
             # Load balancers the cloud controller created for Services go with the cluster, so
             # they cannot keep the vSwitches from being deleted.
@@ -140,6 +189,25 @@ class AcsCluster(pulumi.ComponentResource):
             ),
         )
         self.cluster_id = cluster.id
+        self.security_group_id = cluster.security_group_id
+        self.network_ready = [
+            alicloud.ecs.SecurityGroupRule(
+                f"{name}-{suffix}",
+                security_group_id=cluster.security_group_id,
+                type="ingress",
+                ip_protocol=protocol,
+                port_range=port_range,
+                cidr_ip=cidr,
+                nic_type="intranet",
+                policy="accept",
+                priority=1,
+                description=f"{p} {why}",
+                opts=child,
+            )
+            for suffix, protocol, port_range, cidr, why in cluster_sg_rules(
+                args.vpc_cidr, args.public_cidrs, args.pod_cidrs, args.intra_group
+            )
+        ]
         rrsa = cluster.rrsa_metadata
         self.rrsa_oidc_provider_arn = rrsa.apply(lambda m: _field(m, "ram_oidc_provider_arn"))
         self.rrsa_oidc_issuer_url = rrsa.apply(lambda m: _field(m, "rrsa_oidc_issuer_url"))
@@ -164,6 +232,7 @@ class AcsCluster(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "clusterId": self.cluster_id,
+                "securityGroupId": self.security_group_id,
                 "nodeVswitchIds": self.node_vswitch_ids,
                 "podVswitchIds": self.pod_vswitch_ids,
                 "rrsaOidcProviderArn": self.rrsa_oidc_provider_arn,

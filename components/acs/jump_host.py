@@ -1,10 +1,15 @@
 """JumpHost: a small ECS instance in the VPC that holds the stack's manifests for `kubectl`.
 
 - no public IP unless `llm:ssh.allowedCidrs` is set (Cloud Assistant and Workbench need none);
-- a RAM role that may only fetch this cluster's kubeconfig (`cs:DescribeClusterUserKubeconfig`);
-  the host fetches it itself (`llm-kubeconfig`), so no credential passes through user-data or a
-  command; in the cluster that role may act in the namespace llm-model only
-  (`cs.KubernetesPermission`, role `dev`, namespace-scoped);
+- a RAM role with read-only access to this cluster only (`cs:Describe*` on it: ACS asks for at
+  least that before RBAC can be granted; it includes `cs:DescribeClusterUserKubeconfig`); the
+  host fetches its kubeconfig itself (`llm-kubeconfig`), so no credential passes through
+  user-data or a command;
+- in the cluster that role may act in the namespace llm-model only, through the stack's own
+  ClusterRole (ACK's `dev` plus LeaderWorkerSets: `dev` does not cover
+  `leaderworkerset.x-k8s.io`, and ACS binds only custom ClusterRoles besides the predefined ones)
+  bound namespace-scoped by `cs.KubernetesPermission(is_custom=True)`, after the role's policy is
+  attached and after the ClusterRole exists;
 - kubectl for the cluster's minor version (user-data);
 - every manifest the stack applies, in `/root/llm-k8s-resource/` under the seed's names, written
   by a Cloud Assistant command whose content (and so whose run) follows the manifests' hash.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components.acs.k8s import k8s_object
 from components.common import scripts
 from components.common.host_command import run_on_hosts
 from components.common.images import os_image_id
@@ -35,13 +41,14 @@ MANIFESTS_TIMEOUT_S = 300
 
 
 def kubeconfig_policy(cluster_id: str) -> dict:
-    """Only this cluster's user kubeconfig; what the role may do inside is RBAC's business."""
+    """Read-only on this cluster (ACS's documented minimum before RBAC; includes the user
+    kubeconfig); what the role may do inside is RBAC's business."""
     return {
         "Version": "1",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["cs:DescribeClusterUserKubeconfig"],
+                "Action": ["cs:Describe*"],
                 "Resource": [f"acs:cs:*:*:cluster/{cluster_id}"],
             }
         ],
@@ -98,10 +105,13 @@ class JumpHostArgs:
     ssh_public: bool
     key_pair_name: str | None
     tags: dict[str, str]
+    cluster_role: dict  # the ClusterRole manifest the role is bound to (components/acs/manifests/rbac.py)
     image_id: str | None = None
 
 
 class JumpHost(pulumi.ComponentResource):
+    """Needs the Alibaba Cloud and the Kubernetes provider in `opts.providers`."""
+
     instance_id: pulumi.Output[str]
     private_ip: pulumi.Output[str]
     public_ip: pulumi.Output[str] | None
@@ -123,7 +133,7 @@ class JumpHost(pulumi.ComponentResource):
             f"{name}-policy",
             policy_name=f"{args.prefix}-jump-kubeconfig",
             policy_document=args.cluster_id.apply(lambda c: json.dumps(kubeconfig_policy(c), sort_keys=True)),
-            description=f"{args.prefix}: DescribeClusterUserKubeconfig on the stack's cluster only",
+            description=f"{args.prefix}: read-only (cs:Describe*) on the stack's cluster only",
             force=True,
             opts=named,
         )
@@ -134,6 +144,7 @@ class JumpHost(pulumi.ComponentResource):
             role_name=role.role_name,
             opts=child,
         )
+        cluster_role = k8s_object(f"{name}-cluster-role", args.cluster_role, child)
         alicloud.cs.KubernetesPermission(
             f"{name}-rbac",
             uid=role.role_id,
@@ -142,12 +153,12 @@ class JumpHost(pulumi.ComponentResource):
                     "cluster": args.cluster_id,
                     "role_type": "namespace",
                     "namespace": args.namespace,
-                    "role_name": "dev",
+                    "role_name": args.cluster_role["metadata"]["name"],
                     "is_ram_role": True,
-                    "is_custom": False,
+                    "is_custom": True,
                 }
             ],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach, cluster_role]),
         )
 
         image_id = os_image_id(self, args.instance_type, args.image_id)

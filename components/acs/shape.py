@@ -39,7 +39,8 @@ def manifest_args(p: AcsPlan, stack: str) -> manifests.ManifestArgs:
         compute_class=acs.compute_class, compute_qos=acs.compute_qos,
         group_size=p.group_size, startup_timeout_s=s.vllm.startup_timeout_s,
         bucket=s.model_source.bucket, object_prefix=s.model_source.prefix, oss_endpoint=p.oss_endpoint,
-        oss_auth=acs.oss_auth, oss_role_name=f"{prefix}-oss-rrsa", pv_size_gib=p.disk_size_gib,
+        oss_auth=acs.oss_auth, oss_role_name=f"{prefix}-oss-rrsa", oss_fuse_type=acs.oss_fuse_type,
+        pv_size_gib=p.disk_size_gib,
         readiness_image=acs.readiness_image or p.vllm_image, api_key_version=s.api_key_version,
         public=p.public, allowed_cidrs=list(s.public_access.allowed_cidrs) if p.public else [],
     )  # fmt: skip
@@ -66,6 +67,8 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             node_cidrs=p.node_cidrs, pod_cidrs=p.pod_cidrs, service_cidr=acs.service_cidr,
             kubernetes_version=acs.kubernetes_version, api_access=acs.api_access,
             credential_minutes=acs.credential_minutes, egress=s.network.egress, tags=tags,
+            vpc_cidr=p.vpc_cidr, public_cidrs=list(s.public_access.allowed_cidrs) if p.public else [],
+            intra_group=p.lws, addons=[a for a in (acs.dns_addon, acs.storage_addon) if a],
         ),
         opts,
     )  # fmt: skip
@@ -91,12 +94,12 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         AcsWorkloadArgs(
             manifest=m, api_key=key.value, intranet_vswitch_id=network.vswitch_id,
             lws=LwsChart(lws.chart_url, p.lws_image_repository, lws.controller_version) if p.lws else None,
-            storage_ready=storage.ready, tags=tags,
+            storage_ready=storage.ready, network_ready=cluster.network_ready, tags=tags,
         ),
         both,
     )  # fmt: skip
-    files = pulumi.Output.all(network.vswitch_id, workload.acl_id).apply(
-        lambda v: manifests.jump_host_files(m, v[0], v[1])
+    files = pulumi.Output.all(network.vswitch_id, workload.acl_id, storage.volume_auth).apply(
+        lambda v: manifests.jump_host_files(m, v[0], v[1], v[2])
     )
     jump = JumpHost(
         "jump-host",
@@ -105,14 +108,15 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             security_group_id=network.security_group_id, instance_type=acs.jump_host_instance_type,
             k8s_minor=p.k8s_minor, cluster_id=cluster.cluster_id, namespace=NAMESPACE_K8S, files=files,
             ssh_public=bool(s.ssh.allowed_cidrs), key_pair_name=s.ssh.key_pair_name, tags=tags,
-            image_id=s.image_id,
+            cluster_role=manifests.jump_host_cluster_role(m), image_id=s.image_id,
         ),
-        opts,
+        both,
     )  # fmt: skip
 
     return endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip) | {
         "apiKey": key.value,
         "clusterId": cluster.cluster_id,
+        "clusterSecurityGroupId": cluster.security_group_id,
         "kubeconfigExpiration": cluster.kubeconfig_expiration,
         "jumpHostId": jump.instance_id,
         "jumpHostPrivateIp": jump.private_ip,

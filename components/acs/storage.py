@@ -1,11 +1,16 @@
 """ModelStorage: the namespace, the pods' service account, and the read-only OSS volume (static
 PV + PVC) holding the weights.
 
-OSS access: RRSA by default. A RAM role trusts the cluster's OIDC provider for two service
-accounts (the CSI fuse plugin's, which mounts the volume, and the pods' own) and may only read
-the model prefix (the same policy as the ECS instance role). Whether ACS mounts OSS with RRSA as
-ACK does is unverified (FACTS.md): `acs.ossAuth = secret` uses a Secret fed only from the Pulumi
-secret config values `llm:ossAccessKeyId` / `llm:ossAccessKeySecret`.
+OSS access: RRSA by default. A RAM role trusts the cluster's OIDC provider for one service
+account, the one whose token the mount uses: the CSI driver assumes the role as its fuse account
+`csi-fuse-ossfs` unless the volume names another (alibaba-cloud-csi-driver, 8aacf900,
+`pkg/mounter/fuse_pod_manager`), configurable as `llm:acs.ossRrsaServiceAccount`. The pods' own
+account is not trusted: vLLM reads the mounted files and holds no cloud credentials. The role may
+only read the model prefix (the same policy as the ECS instance role). The volume names the role
+and the OIDC provider by ARN, so the driver does not derive them from node metadata. Whether an
+ACS sandbox mounts with that account's token is unverified (docs/cloud-contracts-acs.md):
+`acs.ossAuth = secret` uses a Secret fed only from the Pulumi secret config values
+`llm:ossAccessKeyId` / `llm:ossAccessKeySecret`.
 """
 
 from __future__ import annotations
@@ -38,13 +43,10 @@ def rrsa_trust(oidc_provider_arn: str, issuer_url: str, subjects: list[str]) -> 
     }
 
 
-def rrsa_subjects(csi_service_account: str, namespace: str) -> list[str]:
-    """`ns/name` of the CSI plugin's account and the pods' account, as OIDC subjects."""
+def rrsa_subjects(csi_service_account: str) -> list[str]:
+    """`ns/name` of the account the mount assumes the role as, as the one OIDC subject."""
     csi_ns, _, csi_name = csi_service_account.partition("/")
-    return [
-        f"system:serviceaccount:{csi_ns}:{csi_name}",
-        f"system:serviceaccount:{namespace}:{manifests.SERVICE_ACCOUNT}",
-    ]
+    return [f"system:serviceaccount:{csi_ns}:{csi_name}"]
 
 
 @dataclass
@@ -62,6 +64,8 @@ class ModelStorage(pulumi.ComponentResource):
 
     pv_name: str
     namespace: str
+    # What the volume authenticates with ({} with ossAuth secret): the jump host's copy of the PV.
+    volume_auth: pulumi.Output[dict[str, str]]
     # Not outputs: what a pod mounting the volume needs first.
     ready: list[pulumi.Resource]
 
@@ -70,10 +74,12 @@ class ModelStorage(pulumi.ComponentResource):
         a = args.manifest
         kopts = pulumi.ResourceOptions(parent=self)
         self.ready = []
+        self.volume_auth = pulumi.Output.from_input({})
+        rrsa: dict[str, pulumi.Output[str]] | None = None
         if a.oss_auth == "rrsa":
             # Fixed physical names collide on replacement: delete the old one first.
             named = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
-            subjects = rrsa_subjects(args.csi_service_account, a.namespace)
+            subjects = rrsa_subjects(args.csi_service_account)
             role = alicloud.ram.Role(
                 f"{name}-rrsa-role",
                 role_name=a.oss_role_name,
@@ -91,6 +97,10 @@ class ModelStorage(pulumi.ComponentResource):
                 description=f"read-only on oss://{a.bucket}/{a.object_prefix}",
                 force=True,
                 opts=named,
+            )
+            rrsa = {"roleArn": role.arn, "oidcProviderArn": pulumi.Output.from_input(args.rrsa_oidc_provider_arn)}
+            self.volume_auth = pulumi.Output.all(role.arn, args.rrsa_oidc_provider_arn).apply(
+                lambda v: {"roleArn": v[0], "oidcProviderArn": v[1]}
             )
             self.ready.append(
                 alicloud.ram.RolePolicyAttachment(
@@ -113,7 +123,7 @@ class ModelStorage(pulumi.ComponentResource):
                     in_ns,
                 )
             )
-        pv = k8s_object(f"{name}-pv", manifests.model_pv(a), kopts)
+        pv = k8s_object(f"{name}-pv", manifests.model_pv(a, rrsa), kopts)
         claim = k8s_object(
             f"{name}-pvc", manifests.model_pvc(a), pulumi.ResourceOptions(parent=self, depends_on=[ns, pv])
         )

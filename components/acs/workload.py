@@ -11,7 +11,7 @@ dies: vllm #16259).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -54,6 +54,8 @@ class AcsWorkloadArgs:
     lws: LwsChart | None
     storage_ready: list[pulumi.Resource]
     tags: dict[str, str]
+    # The rules on the cluster's security group: the pods serve (and a group meets) only with them.
+    network_ready: list[pulumi.Resource] = field(default_factory=list)
 
 
 class AcsWorkload(pulumi.ComponentResource):
@@ -76,7 +78,7 @@ class AcsWorkload(pulumi.ComponentResource):
             manifests.api_key_secret(a, pulumi.Output.secret(args.api_key)),
             after(*args.storage_ready),
         )
-        deps: list[pulumi.Resource] = [key, *args.storage_ready]
+        deps: list[pulumi.Resource] = [key, *args.storage_ready, *args.network_ready]
         if a.lws:
             assert args.lws is not None
             release = k8s.helm.v3.Release(

@@ -249,7 +249,9 @@ class AcsSettings(_Model):
     pod_vswitch_cidrs: list[str] | None = Field(None, description="two pod vSwitch CIDRs (default: derived)")
     service_cidr: str = Field("10.0.0.0/16", description="Kubernetes service CIDR (must not overlap the VPC)")
     kubernetes_version: str = Field(
-        "1.33.1-aliyun.1", description="pinned cluster version (ACK's list; string unverified offline)"
+        "1.30.1-aliyunacs.1",
+        description="pinned ACS cluster version, `<k8s>-aliyunacs.<n>` (ACS release notes); which versions your "
+        "region offers now is unverified offline: list them with DescribeKubernetesVersionMetadata (Profile Acs)",
     )
     api_access: Literal["public", "private"] = Field("public", description="API server endpoint in the kubeconfig")
     credential_minutes: int = Field(
@@ -268,7 +270,22 @@ class AcsSettings(_Model):
     oss_auth: Literal["rrsa", "secret"] = Field("rrsa", description="how the OSS volume authenticates")
     oss_rrsa_service_account: str = Field(
         "ack-csi-fuse/csi-fuse-ossfs",
-        description="namespace/name of the CSI service account the OSS role trusts (ACK docs; ACS unverified)",
+        description="namespace/name of the service account whose token the OSS mount uses, the only subject the "
+        "OSS role trusts (CSI driver default `csi-fuse-ossfs`; its namespace on ACS is unverified)",
+    )
+    oss_fuse_type: Literal["ossfs", "ossfs2"] = Field(
+        "ossfs",
+        description="FUSE client of the OSS volume; `ossfs2` (read-only AI workloads) needs CSI >= 1.33.1 (ACK "
+        "docs), which ACS's CSI for the pinned version is not documented to be (unverified)",
+    )
+    dns_addon: str = Field(
+        "managed-coredns",
+        description="cluster DNS add-on installed at creation (create-only; LWS and the readiness Job resolve "
+        "Service names); the name is the provider docs' ACK name, unverified for ACS; empty: none",
+    )
+    storage_addon: str = Field(
+        "managed-csiprovisioner",
+        description="storage add-on installed at creation (create-only; ACS docs name it); empty: none",
     )
     readiness_image: str | None = Field(None, description="image of the readiness Job (default: the vLLM image)")
     lws: LwsSettings = Field(default_factory=LwsSettings, description="LeaderWorkerSet controller")  # type: ignore[arg-type]
@@ -278,6 +295,13 @@ class AcsSettings(_Model):
     @classmethod
     def _cidr(cls, v: str) -> str:
         return private_ipv4(v)
+
+    @field_validator("dns_addon", "storage_addon")
+    @classmethod
+    def _addon(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", v):
+            raise ValueError("an add-on name: a-z 0-9 - (or empty for none)")
+        return v
 
 
 class HostSettings(_Model):

@@ -22,8 +22,11 @@ NAMESPACE_K8S = "llm-model"  # the seed's namespace
 OSS_SECRET_KEYS = ("ossAccessKeyId", "ossAccessKeySecret")
 # LWS CRD versions the tests validate against (tests/fixtures/).
 LWS_CRD_VERSIONS = ("v0.5.0",)
-# ACK version strings look like 1.33.1-aliyun.1; the manifests are validated at its minor.
-K8S_VERSION = re.compile(r"^1\.(?P<minor>\d+)\.\d+-aliyun\.\d+$")
+# ACS version strings look like 1.30.1-aliyunacs.1 (ACS release notes); ACK's are 1.30.1-aliyun.1.
+# The manifests are validated at its minor.
+K8S_VERSION = re.compile(r"^1\.(?P<minor>\d+)\.\d+-aliyunacs\.\d+$")
+ACK_VERSION = re.compile(r"^1\.\d+\.\d+-aliyun\.\d+$")
+EXAMPLE_VERSION = "1.30.1-aliyunacs.1"
 # Kubernetes minors kubernetes-validate (1.37.0) ships schemas for.
 K8S_MINORS = range(25, 38)
 
@@ -94,13 +97,22 @@ def k8s_minor(s: Settings) -> str | None:
 def check_versions(s: Settings) -> list[Problem]:
     acs = s.acs
     out = []
-    if k8s_minor(s) is None:
+    allowed = f"an ACS version 1.{K8S_MINORS[0]}-1.{K8S_MINORS[-1]} like {EXAMPLE_VERSION}"
+    if ACK_VERSION.match(acs.kubernetes_version):
         out.append(
             Problem(
                 "acs.kubernetesVersion",
-                "not an ACK version with schemas to validate against",
+                "an ACK version string (-aliyun.N); ACS versions end in -aliyunacs.N",
                 acs.kubernetes_version,
-                f"1.{K8S_MINORS[0]}-1.{K8S_MINORS[-1]}, like 1.33.1-aliyun.1",
+                allowed,
+            )
+        )
+    elif not K8S_VERSION.match(acs.kubernetes_version):
+        out.append(Problem("acs.kubernetesVersion", "not an ACS version string", acs.kubernetes_version, allowed))
+    elif k8s_minor(s) is None:
+        out.append(
+            Problem(
+                "acs.kubernetesVersion", "no schemas to validate the manifests against", acs.kubernetes_version, allowed
             )
         )
     if acs.lws.controller_version not in LWS_CRD_VERSIONS:

@@ -70,6 +70,13 @@ def folder_objects(plan_dir: Path) -> dict[str, list[dict]]:
     return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in sorted(folder.glob("*.yaml"))}
 
 
+# What the OSS volume authenticates with under RRSA (deploy-time values in a real plan).
+SAMPLE_RRSA = {
+    "roleArn": "acs:ram::1234567890:role/llm-t-oss-rrsa",
+    "oidcProviderArn": "acs:ram::1234567890:oidc-provider/ack-rrsa-c-1",
+}
+
+
 def sample_args(**changes: Any) -> manifests.ManifestArgs:
     base = dict(
         stack="t", prefix="llm-t", namespace="llm-model", app="qwq-32b", image="reg/vllm:0.8.5",
@@ -77,7 +84,7 @@ def sample_args(**changes: Any) -> manifests.ManifestArgs:
         gpus=1, cpu=16, memory_gib=128, shm_gib=8, gpu_series="GU8TF", compute_class="gpu",
         compute_qos="default", group_size=1, startup_timeout_s=3600, bucket="b", object_prefix="p/",
         oss_endpoint="oss-cn-hangzhou-internal.aliyuncs.com", oss_auth="rrsa", oss_role_name="llm-t-oss-rrsa",
-        pv_size_gib=100, readiness_image="reg/vllm:0.8.5", api_key_version=1, public=True,
+        oss_fuse_type="ossfs", pv_size_gib=100, readiness_image="reg/vllm:0.8.5", api_key_version=1, public=True,
         allowed_cidrs=["203.0.113.0/24"],
     )  # fmt: skip
     base.update(changes)

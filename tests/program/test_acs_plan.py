@@ -51,11 +51,15 @@ def test_cluster_profile_rrsa_network(qwq):
     c = P.by_name(qwq)["acs-cluster"]
     i = c["inputs"]
     assert (i["profile"], i["clusterSpec"], i["enableRrsa"]) == ("Acs", "ack.pro.small", True)
-    assert i["version"] == "1.33.1-aliyun.1"
+    assert i["version"] == "1.30.1-aliyunacs.1"
     assert i["serviceCidr"] == "10.0.0.0/16"
-    assert i["vswitchIds"] == ["network-vswitch-id", "acs-node-b-id"]
-    assert i["podVswitchIds"] == ["acs-pod-a-id", "acs-pod-b-id"]
+    # Pods take addresses from the cluster's vSwitches; pod_vswitch_ids (Terway) is not sent.
+    assert i["vswitchIds"] == ["acs-pod-a-id", "acs-pod-b-id"]
+    assert "podVswitchIds" not in i
+    # Create-only flags, explicit (the provider drops False; the API defaults then apply).
     assert i["slbInternetEnabled"] is True
+    assert i["newNatGateway"] is False
+    assert i["addons"] == [{"name": "managed-coredns"}, {"name": "managed-csiprovisioner"}]
     assert i["deleteOptions"] == [{"deleteMode": "delete", "resourceType": "SLB"}]
     assert c["options"]["customTimeouts"]["create"] == "90m"
     assert c["options"]["dependsOn"] == ["acs-snat-node-a", "acs-snat-node-b", "acs-snat-pod-a", "acs-snat-pod-b"]
@@ -89,7 +93,7 @@ def test_private_api_access_rewrites_the_server(tmp_path):
     kubeconfig = rpc.unwrap_rpc_secret(prov.inputs_raw["kubeconfig"])
     assert "server: https://192.168.0.5:6443" in kubeconfig
     assert "203.0.113.5" not in kubeconfig
-    assert "slbInternetEnabled" not in P.by_name(result)["acs-cluster"]["inputs"]
+    assert P.by_name(result)["acs-cluster"]["inputs"]["slbInternetEnabled"] is False
     assert kubeconfig_with_server(plan.MOCK_KUBECONFIG, None) == plan.MOCK_KUBECONFIG
 
 
@@ -168,17 +172,22 @@ def test_oss_volume_and_rrsa_role(qwq):
     assert pv["csi"]["driver"] == "ossplugin.csi.alibabacloud.com"
     assert pv["csi"]["volumeAttributes"] == {
         "authType": "rrsa", "bucket": "my-llm-weights", "otherOpts": "-o ro -o allow_other",
-        "path": "/Qwen/QwQ-32B", "roleName": "llm-acs-oss-rrsa", "url": "oss-cn-wulanchabu-internal.aliyuncs.com",
+        "path": "/Qwen/QwQ-32B", "url": "oss-cn-wulanchabu-internal.aliyuncs.com",
+        # The stack's role and the cluster's OIDC provider, by ARN (resource outputs).
+        "roleArn": "acs:ram::1234567890:role/llm-acs-oss-rrsa",
+        "oidcProviderArn": "acs:ram::1234567890:oidc-provider/ack-rrsa-acs-cluster-id",
     }  # fmt: skip
     ns = res["model-storage-namespace"]["inputs"]["metadata"]
-    assert ns["name"] == "llm-model" and ns["labels"]["pod-identity.alibabacloud.com/injection"] == "on"
+    assert ns["name"] == "llm-model" and "pod-identity.alibabacloud.com/injection" not in ns["labels"]
+    assert "annotations" not in res["model-storage-service-account"]["inputs"]["metadata"]
     trust = json.loads(res["model-storage-rrsa-role"]["inputs"]["assumeRolePolicyDocument"])
     (stmt,) = trust["Statement"]
     assert stmt["Principal"] == {"Federated": ["acs:ram::1234567890:oidc-provider/ack-rrsa-acs-cluster-id"]}
     assert stmt["Condition"]["StringEquals"] == {
         "oidc:aud": "sts.aliyuncs.com",
         "oidc:iss": "https://oidc-ack-mock.example/acs-cluster-id",
-        "oidc:sub": ["system:serviceaccount:ack-csi-fuse:csi-fuse-ossfs", "system:serviceaccount:llm-model:vllm"],
+        # Only the account the mount uses (the CSI driver's fuse account), not the pods' own.
+        "oidc:sub": ["system:serviceaccount:ack-csi-fuse:csi-fuse-ossfs"],
     }
     policy = json.loads(res["model-storage-rrsa-policy"]["inputs"]["policyDocument"])
     assert {a for s in policy["Statement"] for a in s["Action"]} == {"oss:GetObject", "oss:ListObjects"}
@@ -245,20 +254,22 @@ def test_jump_host_role_reads_only_the_kubeconfig_and_rbac_is_namespaced(qwq):
     res = P.by_name(qwq)
     policy = json.loads(res["jump-host-policy"]["inputs"]["policyDocument"])
     assert policy["Statement"] == [
-        {
-            "Action": ["cs:DescribeClusterUserKubeconfig"],
-            "Effect": "Allow",
-            "Resource": ["acs:cs:*:*:cluster/acs-cluster-id"],
-        }
+        {"Action": ["cs:Describe*"], "Effect": "Allow", "Resource": ["acs:cs:*:*:cluster/acs-cluster-id"]}
     ]
     trust = json.loads(res["jump-host-role"]["inputs"]["assumeRolePolicyDocument"])
     assert trust["Statement"][0]["Principal"] == {"Service": ["ecs.aliyuncs.com"]}
     rbac = res["jump-host-rbac"]["inputs"]
     assert rbac["uid"] == res["jump-host-role"]["inputs"].get("roleId", rbac["uid"])
     assert rbac["permissions"] == [
-        {"cluster": "acs-cluster-id", "isCustom": False, "isRamRole": True, "namespace": "llm-model",
-         "roleName": "dev", "roleType": "namespace"}
+        {"cluster": "acs-cluster-id", "isCustom": True, "isRamRole": True, "namespace": "llm-model",
+         "roleName": "llm-acs-jump-host", "roleType": "namespace"}
     ]  # fmt: skip
+    role = res["jump-host-cluster-role"]
+    assert role["type"] == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+    assert role["inputs"]["metadata"]["name"] == "llm-acs-jump-host"
+    assert any("leaderworkersets" in r["resources"] for r in role["inputs"]["rules"])
+    # Granted only once the role may read the cluster (ACS's prerequisite) and the ClusterRole exists.
+    assert res["jump-host-rbac"]["options"]["dependsOn"] == ["jump-host-policy-attach", "jump-host-cluster-role"]
     inst = res["jump-host-instance"]["inputs"]
     assert inst["internetMaxBandwidthOut"] == 0
     assert res["jump-host-role-attach"]["inputs"]["ramRoleName"] == "llm-acs-jump-host"
@@ -324,3 +335,77 @@ def test_physical_names_carry_the_stack(qwq):
                       ("acs-cluster", "name"), ("jump-host-manifests-command", "name"),
                       ("workload-public-acl", "name")):  # fmt: skip
         assert res[name]["inputs"][key].startswith("llm-acs-"), name
+
+
+RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
+
+
+def _cluster_rules(result) -> dict[str, dict]:
+    """The ingress rules on the group ACS creates for the cluster (the pods' group), by name."""
+    return {r["name"]: r["inputs"] for r in P.of_type(result, RULE)
+            if r["inputs"]["securityGroupId"] == "acs-cluster-sg-id"}  # fmt: skip
+
+
+def test_port_8000_is_open_on_the_pods_group_from_the_vpc_health_checks_and_the_allowlist(qwq):
+    rules = _cluster_rules(qwq)
+    got = {n: (i["ipProtocol"], i["portRange"], i["cidrIp"]) for n, i in rules.items()}
+    assert got == {
+        "acs-api-vpc": ("tcp", "8000/8000", "192.168.0.0/16"),
+        "acs-api-health-check": ("tcp", "8000/8000", "100.64.0.0/10"),
+        "acs-api-public-0": ("tcp", "8000/8000", "203.0.113.0/24"),
+    }
+    for i in rules.values():
+        assert (i["type"], i["policy"], i["nicType"]) == ("ingress", "accept", "intranet")
+        # An advanced (enterprise) group takes no group as a source: CIDRs only.
+        assert "sourceSecurityGroupId" not in i
+    assert P.plan.outputs_json(qwq)["clusterSecurityGroupId"] == "acs-cluster-sg-id"
+    # The pods serve only once the rules exist.
+    deps = P.by_name(qwq)["workload-deployment"]["options"]["dependsOn"]
+    assert {"acs-api-vpc", "acs-api-health-check", "acs-api-public-0"} <= set(deps)
+
+
+def test_lws_pods_of_a_group_reach_each_other_through_the_pod_vswitches(r1, qwq):
+    rules = _cluster_rules(r1)
+    assert "acs-api-public-0" not in rules  # private stack: no allowlist rule
+    intra = {n: (i["ipProtocol"], i["portRange"], i["cidrIp"]) for n, i in rules.items() if "intra" in n}
+    res = P.by_name(r1)
+    assert intra == {
+        "acs-intra-pods-a": ("all", "-1/-1", res["acs-pod-a"]["inputs"]["cidrBlock"]),
+        "acs-intra-pods-b": ("all", "-1/-1", res["acs-pod-b"]["inputs"]["cidrBlock"]),
+    }
+    assert not any("intra" in n for n in _cluster_rules(qwq)), "one pod: no traffic between pods"
+    assert {"acs-intra-pods-a", "acs-intra-pods-b"} <= set(res["workload-lws"]["options"]["dependsOn"])
+
+
+def test_pod_address_space_is_what_the_readme_says(qwq):
+    """The README states the pods' address space; the plan's cluster vSwitches are exactly it."""
+    import re
+
+    readme = (P.ROOT / "README.md").read_text()
+    m = re.search(r"\*\*Pod address space\*\*: .*?`([\d./]+)` \(zone A\) and `([\d./]+)` \(zone B\)", readme, re.S)
+    assert m, "README: the acs section names the pod address space"
+    res = P.by_name(qwq)
+    cidr_of = {f"{r['name']}-id": r["inputs"]["cidrBlock"] for r in P.of_type(qwq, "alicloud:vpc/switch:Switch")}
+    cluster = res["acs-cluster"]["inputs"]
+    assert [cidr_of[v] for v in cluster["vswitchIds"]] == [m[1], m[2]]
+    zones = [res[n]["inputs"]["zoneId"] for n in ("acs-pod-a", "acs-pod-b")]
+    assert zones == P.stack_config("acs")["llm:acs"]["zoneIds"]
+    docs = (P.ROOT / "docs" / "acs.md").read_text()
+    assert m[1] in docs and m[2] in docs
+
+
+def test_create_only_flags_stay_explicit_with_private_api_and_no_egress(tmp_path):
+    cfg = P.with_changes(
+        P.stack_config("acs"),
+        acs={"apiAccess": "private", "dnsAddon": "", "ossFuseType": "ossfs2"},
+        network={"egress": "none"},
+        vllm={"image": "egs-registry-vpc.cn-wulanchabu.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"},
+    )
+    result = P.run(tmp_path, cfg, stack="acs")
+    res = P.by_name(result)
+    c = res["acs-cluster"]["inputs"]
+    assert (c["slbInternetEnabled"], c["newNatGateway"]) == (False, False)
+    assert c["addons"] == [{"name": "managed-csiprovisioner"}]
+    assert not P.of_type(result, "alicloud:vpc/natGateway:NatGateway")
+    attrs = res["model-storage-pv"]["inputs"]["spec"]["csi"]["volumeAttributes"]
+    assert attrs["fuseType"] == "ossfs2" and "otherOpts" not in attrs

@@ -47,7 +47,7 @@ ACTIONS: dict[str, set[str]] = {
         "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:PersistentVolume",
         "kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:Secret", "kubernetes:core/v1:Service",
         "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:helm.sh/v3:Release",
-        "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet",
+        "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
     )},
 }  # fmt: skip
 

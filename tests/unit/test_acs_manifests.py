@@ -26,7 +26,7 @@ def plan_dir(request, tmp_path_factory):
 
 
 def test_kubernetes_validate_has_the_pinned_version():
-    assert H.K8S_VERSION == "1.33.0"
+    assert H.K8S_VERSION == "1.30.0"
     kubernetes_validate.validate(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}, H.K8S_VERSION, strict=True
     )
@@ -86,11 +86,12 @@ def test_builders_validate_in_every_variant():
     for a in (
         H.sample_args(),
         H.sample_args(oss_auth="secret", public=False),
+        H.sample_args(oss_fuse_type="ossfs2"),
         H.sample_args(group_size=2, gpus=8, cpu=64, memory_gib=512, shm_gib=32),
     ):
         for obj in (
-            manifests.namespace(a), manifests.service_account(a), manifests.model_pv(a), manifests.model_pvc(a),
-            manifests.workload(a), manifests.readiness_job(a),
+            manifests.namespace(a), manifests.service_account(a), manifests.model_pv(a, H.SAMPLE_RRSA),
+            manifests.model_pvc(a), manifests.workload(a), manifests.readiness_job(a), manifests.jump_host_cluster_role(a),
             manifests.service(a, internet=False, vswitch_id="vsw-1"), manifests.service(a, internet=True, acl_id="acl-1"),
         ):  # fmt: skip
             H.validate(obj)
@@ -216,15 +217,78 @@ def test_pack_files_is_reproducible_and_round_trips(files):
 
 def test_files_name_no_secret_and_say_they_are_managed():
     a = H.sample_args()
-    files = manifests.jump_host_files(a, "vsw-1", "acl-1")
+    files = manifests.jump_host_files(a, "vsw-1", "acl-1", H.SAMPLE_RRSA)
     assert set(files) == {"pre-deploy-application.yaml", "qwq-32b-application.yaml", "model.yaml",
                           "private-service.yaml", "public-service.yaml"}  # fmt: skip
     for name, text in files.items():
         assert text.startswith(f"# {name}: managed by the Pulumi stack 't'"), name
         assert "next `pulumi up`" in text
         assert "kind: Secret" not in text
-    assert "public-service.yaml" not in manifests.jump_host_files(H.sample_args(public=False), "vsw-1", None)
+    assert "public-service.yaml" not in manifests.jump_host_files(
+        H.sample_args(public=False), "vsw-1", None, H.SAMPLE_RRSA
+    )
 
 
 def test_stack_config_helpers_see_the_acs_examples():
     assert P.stack_config("acs")["llm:mode"] == "acs"
+
+
+def test_oss_volume_names_both_rrsa_arns_and_no_pod_identity():
+    a = H.sample_args()
+    attrs = manifests.model_pv(a, H.SAMPLE_RRSA)["spec"]["csi"]["volumeAttributes"]
+    assert (attrs["authType"], attrs["roleArn"], attrs["oidcProviderArn"]) == (
+        "rrsa", H.SAMPLE_RRSA["roleArn"], H.SAMPLE_RRSA["oidcProviderArn"])  # fmt: skip
+    # No roleName (the driver would derive the ARNs from node metadata) and no serviceAccountName
+    # (the mount then uses the driver's fuse account, the one subject the role trusts).
+    assert not {"roleName", "serviceAccountName"} & set(attrs)
+    # The pods get no RAM credentials: no injection label, no role annotation.
+    assert "pod-identity.alibabacloud.com/injection" not in manifests.namespace(a)["metadata"]["labels"]
+    assert "annotations" not in manifests.service_account(a)["metadata"]
+    with pytest.raises(ValueError, match="roleArn and oidcProviderArn"):
+        manifests.model_pv(a)
+    with pytest.raises(ValueError, match="roleArn and oidcProviderArn"):
+        manifests.model_pv(a, {"roleArn": "x"})
+    secret = manifests.model_pv(H.sample_args(oss_auth="secret"))["spec"]["csi"]
+    assert "authType" not in secret["volumeAttributes"] and secret["nodePublishSecretRef"]["name"] == "oss-model-reader"
+
+
+def test_oss_fuse_type_ossfs1_by_default_ossfs2_read_only_without_ossfs1_options():
+    one = manifests.model_pv(H.sample_args(), H.SAMPLE_RRSA)["spec"]
+    assert "fuseType" not in one["csi"]["volumeAttributes"]
+    assert one["csi"]["volumeAttributes"]["otherOpts"] == "-o ro -o allow_other"
+    two = manifests.model_pv(H.sample_args(oss_fuse_type="ossfs2"), H.SAMPLE_RRSA)["spec"]
+    assert two["csi"]["volumeAttributes"]["fuseType"] == "ossfs2"
+    assert "otherOpts" not in two["csi"]["volumeAttributes"]
+    # Read-only for ossfs2 comes from the access mode (the driver adds ro=true) and the csi flag.
+    assert two["accessModes"] == ["ReadOnlyMany"] and two["csi"]["readOnly"] is True
+
+
+def test_jump_host_cluster_role_is_dev_like_plus_leaderworkersets_without_secrets():
+    role = manifests.jump_host_cluster_role(H.sample_args())
+    assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "llm-t-jump-host"
+    assert "namespace" not in role["metadata"]
+    grants = {
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    write = {"create", "delete", "get", "list", "patch", "update", "watch"}
+    # What the jump host's files hold, and the LeaderWorkerSet that `dev` does not cover.
+    for key in [("leaderworkerset.x-k8s.io", "leaderworkersets"), ("apps", "deployments"), ("batch", "jobs"),
+                ("", "services"), ("", "serviceaccounts"), ("", "persistentvolumeclaims")]:  # fmt: skip
+        assert write <= grants[key], key
+    assert {"get", "list", "watch"} <= grants[("", "pods/log")]
+    assert not any(r in ("secrets", "*") or g == "*" for g, r in grants), "no Secrets, no wildcards"
+    assert not any(r in ("namespaces", "persistentvolumes", "clusterroles", "nodes") for _, r in grants)
+    H.validate(role)
+
+
+def test_services_allocate_no_node_ports_and_use_no_fields_acs_restricts():
+    a = H.sample_args()
+    for svc in (
+        manifests.service(a, internet=False, vswitch_id="vsw-1"),
+        manifests.service(a, internet=True, acl_id="a"),
+    ):
+        spec = svc["spec"]
+        assert spec["allocateLoadBalancerNodePorts"] is False
+        assert not {"loadBalancerSourceRanges", "externalIPs", "healthCheckNodePort"} & set(spec)
+        assert spec.get("externalTrafficPolicy", "Cluster") == "Cluster"
+        assert all("nodePort" not in p for p in spec["ports"])

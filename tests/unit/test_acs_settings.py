@@ -157,3 +157,35 @@ def test_cidr_plan_stays_inside_the_vpc_and_disjoint(base, prefix):
     assert all(n.subnet_of(vpc) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
     assert all(n.prefixlen <= 24 for n in nets)
+
+
+def test_an_ack_version_string_is_refused_with_the_acs_format(tmp_path):
+    out = _problems(tmp_path, acs={"kubernetesVersion": "1.33.1-aliyun.1"})
+    assert (
+        "llm:acs.kubernetesVersion: an ACK version string (-aliyun.N); ACS versions end in -aliyunacs.N "
+        "(got '1.33.1-aliyun.1'; allowed an ACS version 1.25-1.37 like 1.30.1-aliyunacs.1)"
+    ) in out
+
+
+@pytest.mark.parametrize(
+    ("version", "what"),
+    [
+        ("1.30", "not an ACS version string"),
+        ("1.30.1-aliyunacs", "not an ACS version string"),
+        ("v1.30.1-aliyunacs.1", "not an ACS version string"),
+        ("1.99.1-aliyunacs.1", "no schemas to validate the manifests against"),
+    ],
+)
+def test_a_version_in_the_wrong_format_names_the_key(tmp_path, version, what):
+    out = _problems(tmp_path, acs={"kubernetesVersion": version})
+    assert f"llm:acs.kubernetesVersion: {what} (got '{version}'" in out
+
+
+def test_an_acs_version_resolves_to_its_minor():
+    assert _resolve(acs={"kubernetesVersion": "1.31.1-aliyunacs.2"}).k8s_minor == "1.31"
+    assert _resolve().settings.acs.kubernetes_version.endswith("-aliyunacs.1")
+
+
+def test_a_bad_add_on_name_names_the_key(tmp_path):
+    out = _problems(tmp_path, acs={"dnsAddon": "Core DNS"})
+    assert "llm:acs.dnsAddon: " in out and "a-z 0-9 -" in out

@@ -11,7 +11,7 @@ argument (a Pulumi secret) and are left out of `jump_host_files`.
 
 One module per group of objects: `storage` (namespace, service account, PV, PVC), `secrets`,
 `pods` (pieces of every pod template), `deployment`, `lws`, `workload`, `readiness`,
-`services`, `files` (the jump host's folder). This package re-exports their public names.
+`services`, `rbac` (the jump host's ClusterRole), `files` (the jump host's folder). This package re-exports their public names.
 """
 
 from components.acs.manifests.args import (
@@ -36,6 +36,7 @@ from components.acs.manifests.deployment import deployment
 from components.acs.manifests.files import application_file, file_header, jump_host_files, to_yaml
 from components.acs.manifests.lws import leader_command, leader_probe_script, leader_worker_set, worker_command
 from components.acs.manifests.pods import workload_annotations
+from components.acs.manifests.rbac import jump_host_cluster_role, jump_host_cluster_role_name
 from components.acs.manifests.readiness import READINESS_SCRIPT, readiness_job
 from components.acs.manifests.secrets import api_key_secret, oss_secret
 from components.acs.manifests.services import service
@@ -46,7 +47,7 @@ __all__ = [
     "ACS_LABELS", "API_KEY_FIELD", "API_KEY_SECRET", "LB", "MODEL_MOUNT", "OSS_SECRET", "PORT", "PRIVATE_SERVICE",
     "PUBLIC_SERVICE", "RAY_GROUP_WAIT_S", "RAY_PORT", "SERVICE_ACCOUNT", "SERVING_MARKER",
     "READINESS_SCRIPT", "ManifestArgs", "api_key_secret", "application_file", "content_hash", "deployment",
-    "file_header", "jump_host_files", "leader_command", "leader_probe_script", "leader_worker_set", "metadata",
+    "file_header", "jump_host_cluster_role", "jump_host_cluster_role_name", "jump_host_files", "leader_command", "leader_probe_script", "leader_worker_set", "metadata",
     "model_pv", "model_pv_name", "model_pvc", "namespace", "oss_secret", "readiness_job", "service",
     "service_account", "serving_selector", "to_yaml", "worker_command", "workload", "workload_annotations",
 ]  # fmt: skip

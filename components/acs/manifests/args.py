@@ -51,6 +51,7 @@ class ManifestArgs:
     oss_endpoint: str
     oss_auth: str  # rrsa | secret
     oss_role_name: str  # RAM role the OSS volume assumes (rrsa)
+    oss_fuse_type: str  # ossfs | ossfs2
     pv_size_gib: int
     readiness_image: str
     api_key_version: int

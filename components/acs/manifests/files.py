@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from components.acs.manifests.args import API_KEY_SECRET, OSS_SECRET, ManifestArgs
+from components.acs.manifests.rbac import jump_host_cluster_role
 from components.acs.manifests.readiness import readiness_job
 from components.acs.manifests.services import service
 from components.acs.manifests.storage import model_pv, model_pvc, namespace, service_account
@@ -49,17 +50,19 @@ def application_file(a: ManifestArgs) -> str:
     return f"{a.app}-application.yaml"
 
 
-def jump_host_files(a: ManifestArgs, vswitch_id: str, acl_id: str | None) -> dict[str, str]:
+def jump_host_files(
+    a: ManifestArgs, vswitch_id: str, acl_id: str | None, rrsa: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """File name -> text, for `/root/llm-k8s-resource/`. Secrets are not among them."""
     files: dict[str, list[dict]] = {
-        "pre-deploy-application.yaml": [namespace(a), model_pv(a)],
+        "pre-deploy-application.yaml": [namespace(a), model_pv(a, rrsa), jump_host_cluster_role(a)],
         application_file(a): [service_account(a), model_pvc(a), readiness_job(a)],
         "model.yaml": [workload(a)],
         "private-service.yaml": [service(a, internet=False, vswitch_id=vswitch_id)],
     }
     notes = {
         "pre-deploy-application.yaml": "Cluster-scoped objects: the jump host's role (namespace llm-model only)\n"
-        "cannot change them; Pulumi applies them.",
+        "cannot change them; Pulumi applies them. The ClusterRole is what that role may do in llm-model.",
         application_file(a): "The readiness Job is immutable; a changed model.yaml gets a new Job from Pulumi.\n"
         f"The Secrets {API_KEY_SECRET} (and {OSS_SECRET}) exist only in the cluster, never in a file.",
         "model.yaml": "The model's workload: change serving settings here and apply (the seed's flow),\n"

@@ -33,6 +33,9 @@ def service(a: ManifestArgs, internet: bool, vswitch_id: Any = None, acl_id: Any
         "metadata": metadata(a, PUBLIC_SERVICE if internet else PRIVATE_SERVICE, annotations=annotations),
         "spec": {
             "type": "LoadBalancer",
+            # ACS does not support node ports (allocateLoadBalancerNodePorts true is a restricted
+            # field; so are loadBalancerSourceRanges and externalTrafficPolicy other than Cluster).
+            "allocateLoadBalancerNodePorts": False,
             "selector": serving_selector(a),
             "ports": [{"name": "http", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
         },

@@ -1,5 +1,5 @@
 #!/bin/bash
-export LLM_K8S_MINOR=1.33
+export LLM_K8S_MINOR=1.30
 set -euo pipefail
 
 k8s_minor=${LLM_K8S_MINOR:?LLM_K8S_MINOR is required (e.g. 1.33)}
