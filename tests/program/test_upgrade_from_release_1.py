@@ -117,3 +117,18 @@ def test_user_data_changes_once_to_the_static_release_2_text(stack):
     for r in new:
         if r["type"] == "alicloud:ecs/instance:Instance" and r["name"] != "jump-host-instance":
             assert r["inputs"]["userData"] == userdata.render_user_data()
+
+
+@pytest.mark.parametrize("stack", sorted(EXPECTED))
+def test_every_instances_user_data_is_under_12_kb(stack):
+    for r in plan.resources_json(plan.run_program(stack)):
+        if r["type"] == "alicloud:ecs/instance:Instance":
+            assert len(r["inputs"]["userData"].encode()) < 12 * 1024, r["name"]
+
+
+def test_eip_association_deletes_before_it_replaces():
+    """prod is public: a replaced master would otherwise wait for an EIP the old one still holds."""
+    res = {r["name"]: r for r in plan.resources_json(plan.run_program("prod"))}
+    assert res["public-access-eip-assoc"]["options"].get("deleteBeforeReplace") is True
+    for n in ("node", "worker-1"):
+        assert res[f"{n}-model-disk-attach"]["options"].get("deleteBeforeReplace") is True
