@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("stackctl.loadtest", "bounded load test of the endpoint"),
     "logs": ("stackctl.logs", "show the last Cloud Assistant invocation results per node"),
     "preflight": ("stackctl.preflight", "read-only checks of the stack against the real account"),
+    "sweep": ("stackctl.sweep", "list what a destroyed stack left behind (tag llm-stack, name llm-<stack>)"),
 }
 
 
