@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("stackctl.smoke", "send one real chat completion to the endpoint and time it"),
     "bench": ("stackctl.loadtest", "bounded load test of the endpoint"),
     "logs": ("stackctl.logs", "show the last Cloud Assistant invocation results per node"),
+    "preflight": ("stackctl.preflight", "read-only checks of the stack against the real account"),
+    "sweep": ("stackctl.sweep", "list what a destroyed stack left behind (tag llm-stack, name llm-<stack>)"),
 }
 
 

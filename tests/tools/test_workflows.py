@@ -186,3 +186,101 @@ def test_run_scripts_pass_shellcheck(path, tmp_path):
             assert proc.returncode == 0, f"{path.name} {job_name} step {i}:\n{proc.stdout}"
             n += 1
     assert n > 0
+
+
+# -- e2e ---------------------------------------------------------------------------------------
+
+
+def e2e_steps() -> list[dict]:
+    return load("e2e.yml")["jobs"]["e2e"]["steps"]
+
+
+def step_index(steps: list[dict], needle: str) -> int:
+    found = [i for i, s in enumerate(steps) if needle in (s.get("run") or "") or needle == s.get("uses")]
+    assert found, needle
+    return found[0]
+
+
+def test_e2e_is_manual_or_an_opt_in_schedule_one_at_a_time():
+    wf = load("e2e.yml")
+    on = triggers(wf)
+    assert "workflow_dispatch" in on and on["schedule"]
+    job = wf["jobs"]["e2e"]
+    assert job["if"] == "github.event_name == 'workflow_dispatch' || vars.E2E_SCHEDULE == 'true'"
+    assert wf["concurrency"] == {"group": "e2e", "cancel-in-progress": False}
+    assert 0 < job["timeout-minutes"] <= 180
+
+
+def test_e2e_step_order():
+    steps = e2e_steps()
+    order = [
+        step_index(steps, "actions/checkout@v4"),
+        step_index(steps, "actions/setup-python@v5"),
+        step_index(steps, "make test"),
+        step_index(steps, PULUMI_ACTION),
+        step_index(steps, 'cat > "Pulumi.$STACK.yaml"'),
+        step_index(steps, "python -m stackctl preflight"),
+        step_index(steps, "pulumi up --yes"),
+        step_index(steps, "python -m stackctl smoke"),
+        step_index(steps, "pulumi stack output instanceId"),
+        step_index(steps, "--path llm:vllm.maxModelLen 16384"),
+    ]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    change = order[-1]
+    ups = [i for i, s in enumerate(steps) if "pulumi up --yes" in (s.get("run") or "")]
+    smokes = [i for i, s in enumerate(steps) if "python -m stackctl smoke" in (s.get("run") or "")]
+    assert len(ups) == 2 and len(smokes) == 2 and ups[1] > change and smokes[1] > ups[1]
+    assert_same = step_index(steps, '"$after" != "$BEFORE"')
+    bench = step_index(steps, "python -m stackctl bench")
+    destroy = step_index(steps, "pulumi destroy --yes")
+    sweep = step_index(steps, "python -m stackctl sweep")
+    assert smokes[1] < assert_same < bench < destroy < sweep == len(steps) - 1
+    assert "--deadline" in steps[bench]["run"] and "--duration" in steps[bench]["run"]
+    assert steps[destroy]["if"] == "always()" and steps[sweep]["if"] == "always()"
+    for i, s in enumerate(steps):
+        if i not in (destroy, sweep):
+            assert "if" not in s or "always()" not in s["if"], s
+
+
+def test_e2e_stack_is_the_cheapest_shape_and_not_committed():
+    script = next(s["run"] for s in e2e_steps() if 'cat > "Pulumi.$STACK.yaml"' in (s.get("run") or ""))
+    assert "llm:mode: ecs-single" in script and "llm:model: deepseek-r1-distill-qwen-1.5b" in script
+    env = load("e2e.yml")["jobs"]["e2e"]["env"]
+    assert env["E2E_INSTANCE_TYPE"].endswith("'ecs.gn7i-c8g1.2xlarge' }}")
+    assert env["E2E_WEIGHTS_URI"] == "${{ vars.E2E_WEIGHTS_URI }}"
+    assert not (REPO / f"Pulumi.{env['STACK']}.yaml").exists()
+
+
+def _walk(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, (*path, i))
+    else:
+        yield path, node
+
+
+@pytest.mark.parametrize("name", ["e2e.yml"])
+def test_secrets_only_in_env_and_never_echoed(name):
+    wf = load(name)
+    text = (REPO / ".github" / "workflows" / name).read_text()
+    assert not re.search(r"echo[^\n]*\$\{\{\s*secrets\.", text)
+    seen = 0
+    for path, value in _walk(wf):
+        if isinstance(value, str) and "secrets." in value:
+            assert len(path) >= 2 and path[-2] == "env", (path, value)
+            assert re.fullmatch(r"\$\{\{ secrets\.[A-Z_]+ \}\}", value), value
+            seen += 1
+    assert seen >= 4
+    env = wf["jobs"]["e2e"]["env"]
+    for var in ("PULUMI_CONFIG_PASSPHRASE", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        assert env[var] == f"${{{{ secrets.{var} }}}}"
+    assert env["PULUMI_BACKEND_URL"] == "${{ secrets.PULUMI_BACKEND_URL }}"
+
+
+def test_secret_rule_can_fail():
+    bad = {"jobs": {"x": {"steps": [{"run": "echo hi", "with": {"token": "${{ secrets.T }}"}}]}}}
+    offending = [p for p, v in _walk(bad) if isinstance(v, str) and "secrets." in v and p[-2] != "env"]
+    assert offending
