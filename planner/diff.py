@@ -15,6 +15,7 @@ REPLACES = "replaces"
 IN_PLACE = "updates in place"
 REBOOTS = "updates in place (reboots the instance)"
 UNKNOWN = "update or replace (unknown offline)"
+RECORDED = "recorded only (the provider calls no API for it)"
 
 _ALL = "*"
 # (type, property) -> effect. `*` = every property of the type.
@@ -23,7 +24,9 @@ EFFECTS: dict[tuple[str, str], str] = {
     ("alicloud:ecs/ecsInvocation:EcsInvocation", _ALL): REPLACES,
     ("alicloud:ecs/instance:Instance", "userData"): REBOOTS,
     ("alicloud:ecs/instance:Instance", "networkInterfaceTrafficMode"): REPLACES,
-    ("alicloud:ecs/instance:Instance", "vswitchId"): REPLACES,
+    # Top-level vswitch_id is not ForceNew: ModifyInstanceVpcAttribute with a stop and start
+    # (TF @81c43b67 resource_alicloud_instance.go modifyVpcAttribute; docs/cloud-contracts.md).
+    ("alicloud:ecs/instance:Instance", "vswitchId"): REBOOTS,
     ("alicloud:ecs/instance:Instance", "imageId"): IN_PLACE + " (system disk swapped; ignored by the program)",
     ("alicloud:ecs/instance:Instance", "tags"): IN_PLACE,
     ("alicloud:ecs/instance:Instance", "instanceName"): IN_PLACE,
@@ -36,8 +39,10 @@ EFFECTS: dict[tuple[str, str], str] = {
     ("alicloud:vpc/switch:Switch", "zoneId"): REPLACES,
     ("alicloud:vpc/switch:Switch", "vpcId"): REPLACES,
     ("alicloud:vpc/natGateway:NatGateway", "vpcId"): REPLACES,
-    ("alicloud:vpc/natGateway:NatGateway", "natType"): REPLACES,
-    ("alicloud:vpc/natGateway:NatGateway", "networkType"): REPLACES,
+    # nat_type updates in place (UpdateNatGatewayNatType); network_type is neither ForceNew nor
+    # updated (TF @81c43b67 resource_alicloud_nat_gateway.go).
+    ("alicloud:vpc/natGateway:NatGateway", "natType"): IN_PLACE,
+    ("alicloud:vpc/natGateway:NatGateway", "networkType"): RECORDED,
     ("alicloud:ecs/securityGroupRule:SecurityGroupRule", _ALL): REPLACES,
     ("alicloud:ram/role:Role", "roleName"): REPLACES,
     ("alicloud:ram/policy:Policy", "policyName"): REPLACES,

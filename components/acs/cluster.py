@@ -7,7 +7,7 @@ The VPC, the first node vSwitch and the security group of the jump host come fro
 adds the other three vSwitches and one NAT gateway whose SNAT entries cover all four.
 
 Pods: ACS places a pod in one of the *cluster's* vSwitches (`vswitch_ids`, picked at random) and
-in the security group ACS creates for the cluster (docs/cloud-contracts-acs.md). So the pod
+in the security group ACS creates for the cluster (docs/cloud-contracts.md). So the pod
 vSwitches are the cluster's vSwitches and `pod_vswitch_ids` (Terway, ACK only) is not sent; the
 node vSwitches hold the jump host, the NAT gateway and the intranet load balancer. That group is
 an advanced (enterprise) group: members are isolated from each other and a rule cannot name a

@@ -8,7 +8,7 @@ account, the one whose token the mount uses: the CSI driver assumes the role as 
 account is not trusted: vLLM reads the mounted files and holds no cloud credentials. The role may
 only read the model prefix (the same policy as the ECS instance role). The volume names the role
 and the OIDC provider by ARN, so the driver does not derive them from node metadata. Whether an
-ACS sandbox mounts with that account's token is unverified (docs/cloud-contracts-acs.md):
+ACS sandbox mounts with that account's token is unverified (docs/cloud-contracts.md):
 `acs.ossAuth = secret` uses a Secret fed only from the Pulumi secret config values
 `llm:ossAccessKeyId` / `llm:ossAccessKeySecret`.
 """

@@ -42,7 +42,7 @@ API_KEY_CHARS = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 DEFAULT_VLLM_IMAGE = "egs-registry.{region}.cr.aliyuncs.com/egs/vllm:0.8.5-pytorch2.6-cu124-20250429"
 
 # Cloud contracts: what Alibaba Cloud and the tools accept. Sources, one row each, with the test
-# that pins it: docs/cloud-contracts-validation.md.
+# that pins it: docs/cloud-contracts.md.
 # The image reference grammar of distribution/reference (regexp.go @00a09fa3): [domain[:port]/]
 # path-components[:tag][@digest]; Go's \w is ASCII. Digests are narrowed to sha256:<64 hex>.
 _REF_PATH = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"

@@ -2,7 +2,7 @@
 
 Each checks what Alibaba Cloud (or the tool a value reaches) accepts, before any resource is
 declared, and returns every problem it finds. The fact behind each rule, its primary source and
-the test that pins it: docs/cloud-contracts-validation.md.
+the test that pins it: docs/cloud-contracts.md.
 """
 
 from __future__ import annotations

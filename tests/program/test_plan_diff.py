@@ -75,6 +75,15 @@ def test_user_data_change_is_flagged_as_a_reboot():
     assert "| `n` | userData | updates in place (reboots the instance) | a | b |" in plan_diff.markdown(d)
 
 
+def test_effects_follow_the_provider_schema():
+    # TF @81c43b67: the instance's top-level vswitch_id is not ForceNew (ModifyInstanceVpcAttribute
+    # with a stop and start); nat_type updates in place; network_type is never sent again.
+    assert plan_diff.effect("alicloud:ecs/instance:Instance", "vswitchId") == plan_diff.REBOOTS
+    assert plan_diff.effect("alicloud:vpc/natGateway:NatGateway", "natType") == plan_diff.IN_PLACE
+    assert plan_diff.effect("alicloud:vpc/natGateway:NatGateway", "networkType") == plan_diff.RECORDED
+    assert plan_diff.effect("alicloud:ecs/instance:Instance", "networkInterfaceTrafficMode") == plan_diff.REPLACES
+
+
 def test_unknown_properties_are_not_guessed():
     assert plan_diff.effect("alicloud:vpc/network:Network", "cidrBlock") == plan_diff.UNKNOWN
 

@@ -168,7 +168,7 @@ def test_pulumi_yaml_declares_model_keys_with_matching_defaults():
 
 # ---------------------------------------------------------------------------------------------
 # Cloud contracts (issue 9): one bad input per rule, the exact line. Sources of each bound:
-# docs/cloud-contracts-validation.md.
+# docs/cloud-contracts.md.
 
 _ZONE = "must be a zone of llm:region (checked by prefix, a heuristic: DescribeZones lists the zones)"
 _ID = "must be a non-empty ID without whitespace"
