@@ -85,6 +85,9 @@ _ACS = {
     # sees the same Secret.
     ("jump-host-instance", "systemDiskEncrypted"): SYS_ENC,
     ("workload-api-key", "stringData"): U,
+    # The readiness Job follows the workload (a new name, a new Job that proves the new pods).
+    ("workload-readiness", "metadata"): U,
+    ("workload-readiness", "spec"): U,
 }
 
 # stack -> {(resource name, property): effect}

@@ -119,3 +119,16 @@ def test_hardened_pods_still_validate_strictly():
     for a in VARIANTS.values():
         H.validate(manifests.workload(a))
         H.validate(manifests.readiness_job(a))
+
+
+def test_the_plans_secret_manifest_is_a_valid_secret():
+    """The plan file of the API key Secret: a map of its keys with masked values (not the string
+    "[secret]"), valid in strict mode."""
+    import yaml
+
+    from tests.fakes.sandbox import REPO
+
+    for stack in ("acs", "acs-r1"):
+        obj = yaml.safe_load((REPO / "tests" / "golden" / stack / "files" / "workload-api-key.yaml").read_text())
+        assert obj["stringData"] == {manifests.API_KEY_FIELD: "[secret]"}
+        H.validate(obj)
