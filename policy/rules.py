@@ -158,7 +158,11 @@ def _known_secrets(resources: Iterable[Resource]) -> set[str]:
         if r.type == SECRET_PARAMETER:
             vals.append(r.props.get("value"))
         elif r.type == K8S_SECRET:
-            vals += list((r.props.get("stringData") or {}).values()) if isinstance(r.props.get("stringData"), Mapping) else []
+            vals += (
+                list((r.props.get("stringData") or {}).values())
+                if isinstance(r.props.get("stringData"), Mapping)
+                else []
+            )
             for v in (r.props.get("data") or {}).values() if isinstance(r.props.get("data"), Mapping) else []:
                 try:
                     vals.append(base64.b64decode(v).decode())
@@ -251,7 +255,9 @@ def internet_lb_has_acl(resources: list[Resource], config: Mapping[str, Any]) ->
             # The cloud controller's default address type is internet (its docs/usage.md).
             if ann.get(f"{LB}address-type", "internet") != "internet":
                 continue
-            if not (ann.get(f"{LB}acl-status") == "on" and ann.get(f"{LB}acl-id") and ann.get(f"{LB}acl-type") == "white"):
+            if not (
+                ann.get(f"{LB}acl-status") == "on" and ann.get(f"{LB}acl-id") and ann.get(f"{LB}acl-type") == "white"
+            ):
                 out.append(f"{r.name}: internet load balancer without an allowlist ACL (acl-status on, type white, id)")
         elif r.type == SLB and r.props.get("addressType", "internet") == "internet":
             out.append(f"{r.name}: internet SLB: its listeners need an allowlist ACL")
@@ -265,7 +271,10 @@ def private_acs_api(resources: list[Resource], config: Mapping[str, Any]) -> lis
     for r in resources:
         if r.type == CLUSTER and r.props.get("slbInternetEnabled") is not False:
             out.append(f"{r.name}: API server endpoint public (slbInternetEnabled) while apiAccess is private")
-        if _ingress_world(r) and _ports(r.props.get("portRange", "-1/-1"))[0] <= 6443 <= _ports(r.props.get("portRange", "-1/-1"))[1]:
+        if (
+            _ingress_world(r)
+            and _ports(r.props.get("portRange", "-1/-1"))[0] <= 6443 <= _ports(r.props.get("portRange", "-1/-1"))[1]
+        ):
             out.append(f"{r.name}: API server port 6443 open to the internet while apiAccess is private")
     return out
 
@@ -291,7 +300,9 @@ def defaults(policy: Policy) -> dict[str, Any]:
     return {k: v.get("default") for k, v in policy.config.items()}
 
 
-def run_all(resources: Iterable[Mapping[str, Any]], config: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, list[str]]:
+def run_all(
+    resources: Iterable[Mapping[str, Any]], config: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, list[str]]:
     """Every policy over plan resources (`resources.json` rows): name -> violations."""
     rs = [Resource(r["type"], r["name"], r.get("inputs") or {}) for r in resources]
     config = config or {}

@@ -31,8 +31,8 @@ import pulumi_alicloud as alicloud
 
 from components.acs.k8s import k8s_object
 from components.common import scripts
-from components.common.host_command import run_on_hosts
 from components.common.encryption import system_disk_encryption
+from components.common.host_command import run_on_hosts
 from components.common.images import os_image_id
 from components.common.ram import ECS_TRUST
 

@@ -325,7 +325,9 @@ class EncryptionSettings(_Model):
     Both flags force a new instance and a new disk in the provider: a stack created before
     release 2 keeps its disks only with `enabled: false` (README, upgrade notes)."""
 
-    enabled: bool = Field(True, description="encrypt system and model disks (false for stacks created before release 2)")
+    enabled: bool = Field(
+        True, description="encrypt system and model disks (false for stacks created before release 2)"
+    )
     kms_key_id: str | None = Field(None, description="KMS key ID for the disks (default: the account's service key)")
 
     @field_validator("kms_key_id")

@@ -76,7 +76,14 @@ def test_read_only_root_with_every_cache_on_an_emptydir(specs):
         assert "emptyDir" in vols[mounts["/tmp"]] and "emptyDir" in vols[mounts[pods.CACHE_DIR]], name
         assert all(v["emptyDir"].get("sizeLimit") for v in vols.values() if "emptyDir" in v), name
         env = {e["name"]: e.get("value") for e in c["env"]}
-        for var in ("HOME", "XDG_CACHE_HOME", "HF_HOME", "VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
+        for var in (
+            "HOME",
+            "XDG_CACHE_HOME",
+            "HF_HOME",
+            "VLLM_CACHE_ROOT",
+            "TRITON_CACHE_DIR",
+            "TORCHINDUCTOR_CACHE_DIR",
+        ):
             assert env[var].startswith(pods.CACHE_DIR), (name, var)
 
 

@@ -83,9 +83,15 @@ def test_a_known_secret_value_is_found_in_a_gzipped_command():
     key = "k3Y-0f-the-stack-9vQ"
     res = [
         _r(rules.SECRET_PARAMETER, name="api-key", value=key),
-        _r(rules.COMMAND, name="serving-command", commandContent=base64.b64encode(f"curl -H 'x: {key}'".encode()).decode()),
+        _r(
+            rules.COMMAND,
+            name="serving-command",
+            commandContent=base64.b64encode(f"curl -H 'x: {key}'".encode()).decode(),
+        ),
     ]
-    assert rules.run_all(res)["no-credentials-in-content"] == ["serving-command: a secret value of the stack in its content"]
+    assert rules.run_all(res)["no-credentials-in-content"] == [
+        "serving-command: a secret value of the stack in its content"
+    ]
 
 
 def test_references_and_secret_resources_are_not_credentials():
@@ -98,9 +104,10 @@ def test_references_and_secret_resources_are_not_credentials():
 
 
 def test_relaxing_by_config():
-    assert rules.run_all([_rule("443/443")], {"no-internet-ingress": {"allowedPorts": ["443/443"]}})[
-        "no-internet-ingress"
-    ] == []
+    assert (
+        rules.run_all([_rule("443/443")], {"no-internet-ingress": {"allowedPorts": ["443/443"]}})["no-internet-ingress"]
+        == []
+    )
     assert rules.run_all([_r(rules.CLUSTER, slbInternetEnabled=True)])["private-acs-api"] == []  # apiAccess any
 
 

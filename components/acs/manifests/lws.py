@@ -91,9 +91,7 @@ def leader_worker_set(a: ManifestArgs) -> dict:
         # Generous: the Ray head answers through the whole load, /health once serving; 10 x 30 s.
         "livenessProbe": exec_probe(leader_probe_script(), 30, 10),
     }
-    leader_reachable = (
-        f"import socket, os; socket.create_connection((os.environ['LWS_LEADER_ADDRESS'], {RAY_PORT}), timeout=5).close()"
-    )
+    leader_reachable = f"import socket, os; socket.create_connection((os.environ['LWS_LEADER_ADDRESS'], {RAY_PORT}), timeout=5).close()"
     worker = {
         "name": "vllm-worker",
         "image": a.image,

@@ -100,8 +100,8 @@ def readiness_job(a: ManifestArgs) -> dict:
                             ],
                             "volumeMounts": [{"name": "api-key", "mountPath": KEY_DIR, "readOnly": True}],
                             # The script writes nothing: the root filesystem is read-only always.
-                            "securityContext": container_security(a, read_only_root=True) | {"capabilities": {"drop": ["ALL"]}},
-
+                            "securityContext": container_security(a, read_only_root=True)
+                            | {"capabilities": {"drop": ["ALL"]}},
                             "resources": {"requests": dict(amount), "limits": dict(amount)},
                         }
                     ],
