@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 OUT ?= out/plan-$(STACK)
 
-.PHONY: venv plan test lint golden bench-plan-time bench-boot-path clean
+.PHONY: venv checkov-venv plan test lint golden bench-plan-time bench-boot-path clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# checkov in its own venv: its pins (packaging<24) conflict with pulumi's (tests/tools/test_checkov.py).
+CK_VENV := .venv-checkov
+$(CK_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CK_VENV)
+	$(CK_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov-venv: $(CK_VENV)/.installed
+
 ## Offline plan of one example stack (default: dev) into out/plan-<stack>/
 plan: venv
 	$(PY) -m stackctl plan --stack $(STACK) --out $(OUT)
 
 ## All tests and linters (what CI runs)
-test: venv
+test: venv checkov-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy components stackctl planner

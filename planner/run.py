@@ -86,10 +86,17 @@ def run_program(stack: str, config_file: Path | None = None, project_dir: Path =
 
 
 def mask(v: Any) -> Any:
-    """Secrets as "[secret]", integral floats as integers (the engine sends numbers as floats)."""
+    """Secrets as "[secret]", integral floats as integers (the engine sends numbers as floats).
+
+    A secret map (a Kubernetes Secret's `stringData`: pulumi-kubernetes marks the whole map
+    secret) keeps its keys, each value masked: the plan's manifest stays a valid object whose
+    shape a reviewer can read; the keys are names, never the secret."""
     from pulumi.runtime import rpc
 
     if rpc.is_rpc_secret(v):
+        inner = rpc.unwrap_rpc_secret(v)
+        if isinstance(inner, dict) and inner and all(isinstance(k, str) for k in inner):
+            return {k: SECRET_MASK for k in inner}
         return SECRET_MASK
     if isinstance(v, dict):
         return {k: mask(x) for k, x in v.items()}

@@ -31,6 +31,7 @@ import pulumi_alicloud as alicloud
 
 from components.acs.k8s import k8s_object
 from components.common import scripts
+from components.common.encryption import system_disk_encryption
 from components.common.host_command import run_on_hosts
 from components.common.images import os_image_id
 from components.common.ram import ECS_TRUST
@@ -107,6 +108,8 @@ class JumpHostArgs:
     tags: dict[str, str]
     cluster_role: dict  # the ClusterRole manifest the role is bound to (components/acs/manifests/rbac.py)
     image_id: str | None = None
+    encrypted: bool = True  # system disk (llm:encryption; forces replacement)
+    kms_key_id: str | None = None
 
 
 class JumpHost(pulumi.ComponentResource):
@@ -172,6 +175,7 @@ class JumpHost(pulumi.ComponentResource):
             security_groups=[args.security_group_id],
             system_disk_category="cloud_essd",
             system_disk_size=40,
+            **system_disk_encryption(args.encrypted, args.kms_key_id),
             # A public IP only for SSH from llm:ssh.allowedCidrs (the security group's rules).
             internet_max_bandwidth_out=5 if args.ssh_public else 0,
             instance_charge_type="PostPaid",

@@ -43,6 +43,7 @@ def manifest_args(p: AcsPlan, stack: str) -> manifests.ManifestArgs:
         pv_size_gib=p.disk_size_gib,
         readiness_image=acs.readiness_image or p.vllm_image, api_key_version=s.api_key_version,
         public=p.public, allowed_cidrs=list(s.public_access.allowed_cidrs) if p.public else [],
+        read_only_root=acs.read_only_root_filesystem, seccomp=acs.seccomp_runtime_default,
     )  # fmt: skip
 
 
@@ -109,6 +110,7 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             k8s_minor=p.k8s_minor, cluster_id=cluster.cluster_id, namespace=NAMESPACE_K8S, files=files,
             ssh_public=bool(s.ssh.allowed_cidrs), key_pair_name=s.ssh.key_pair_name, tags=tags,
             cluster_role=manifests.jump_host_cluster_role(m), image_id=s.image_id,
+            encrypted=s.encryption.enabled, kms_key_id=s.encryption.kms_key_id,
         ),
         both,
     )  # fmt: skip

@@ -287,7 +287,17 @@ class AcsSettings(_Model):
         "managed-csiprovisioner",
         description="storage add-on installed at creation (create-only; ACS docs name it); empty: none",
     )
-    readiness_image: str | None = Field(None, description="image of the readiness Job (default: the vLLM image)")
+    readiness_image: str | None = Field(
+        None,
+        description="image of the readiness Job, pinned, with python3 (default: the vLLM image: no small in-region "
+        "image has a primary source; docs/security.md)",
+    )
+    read_only_root_filesystem: bool = Field(
+        True, description="serving pods' root filesystem read-only, caches on emptyDirs (docs/security.md)"
+    )
+    seccomp_runtime_default: bool = Field(
+        True, description="seccompProfile RuntimeDefault on every pod (unverified on ACS sandboxes; docs/security.md)"
+    )
     lws: LwsSettings = Field(default_factory=LwsSettings, description="LeaderWorkerSet controller")  # type: ignore[arg-type]
     jump_host_instance_type: str = Field("ecs.g7.large", description="jump host ECS type")
 
@@ -302,6 +312,36 @@ class AcsSettings(_Model):
         if v and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", v):
             raise ValueError("an add-on name: a-z 0-9 - (or empty for none)")
         return v
+
+
+# A KMS key ID: a UUID (keys of the default KMS instance) or `key-<alphanumerics>` (keys of a KMS
+# instance). The exact grammar has no primary source (unverified; docs/cloud-contracts-hardening.md).
+KMS_KEY_ID = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|key-[a-z0-9]{4,64})$")
+
+
+class EncryptionSettings(_Model):
+    """Encryption at rest of the system disks (GPU nodes, jump host) and the model disks.
+
+    Both flags force a new instance and a new disk in the provider: a stack created before
+    release 2 keeps its disks only with `enabled: false` (README, upgrade notes)."""
+
+    enabled: bool = Field(
+        True, description="encrypt system and model disks (false for stacks created before release 2)"
+    )
+    kms_key_id: str | None = Field(None, description="KMS key ID for the disks (default: the account's service key)")
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms(cls, v: str | None) -> str | None:
+        if v is not None and not KMS_KEY_ID.fullmatch(v):
+            raise ValueError("a KMS key ID: a UUID (8-4-4-4-12 lower-case hex) or key-<4-64 of a-z 0-9>")
+        return v
+
+    @model_validator(mode="after")
+    def _key_needs_encryption(self) -> EncryptionSettings:
+        if self.kms_key_id and not self.enabled:
+            raise ValueError("kmsKeyId is set but enabled is false: a key encrypts nothing here")
+        return self
 
 
 class HostSettings(_Model):
@@ -372,6 +412,10 @@ class Settings(_Model):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="ecs-cluster only")  # type: ignore[arg-type]
     host: HostSettings = Field(default_factory=HostSettings, description="ECS host setup (Fabric Manager, eRDMA)")  # type: ignore[arg-type]
     acs: AcsSettings = Field(default_factory=AcsSettings, description="acs only")  # type: ignore[arg-type]
+    encryption: EncryptionSettings = Field(
+        default_factory=EncryptionSettings,  # type: ignore[arg-type]
+        description="disk encryption at rest (on by default)",
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="added to every resource that takes tags")
 
     @field_validator("model_source", mode="before")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components.common.encryption import disk_encryption, system_disk_encryption
 from components.common.images import os_image_id
 
 
@@ -39,6 +40,8 @@ class GpuNodeArgs:
     key_pair_name: str | None = None
     erdma: bool = False
     deployment_set_id: pulumi.Input[str] | None = None
+    encrypted: bool = True  # system and model disk (llm:encryption; both force replacement)
+    kms_key_id: str | None = None
 
 
 class GpuNode(pulumi.ComponentResource):
@@ -65,6 +68,7 @@ class GpuNode(pulumi.ComponentResource):
             bursting_enabled=args.disk_bursting,
             payment_type="PayAsYouGo",
             delete_auto_snapshot=True,
+            **disk_encryption(args.encrypted, args.kms_key_id),
             description=f"{args.prefix}: model weights (kept across instance settings changes)",
             tags=args.tags,
             opts=child,
@@ -80,6 +84,7 @@ class GpuNode(pulumi.ComponentResource):
             security_groups=[args.security_group_id],
             system_disk_category="cloud_essd",
             system_disk_size=100,
+            **system_disk_encryption(args.encrypted, args.kms_key_id),
             internet_max_bandwidth_out=0,  # no public IP; PublicAccess binds an EIP when asked
             instance_charge_type=args.charge_type,
             period=args.period if prepaid else None,

@@ -75,6 +75,7 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
                 key_pair_name=s.ssh.key_pair_name, erdma=p.cluster,
                 deployment_set_id=placement.deployment_set_id if placement else None,
                 user_data=userdata.render_user_data(),
+                encrypted=s.encryption.enabled, kms_key_id=s.encryption.kms_key_id,
             ),
             opts,
         )  # fmt: skip

@@ -147,7 +147,8 @@ def test_the_api_key_secret_is_secret_and_fed_by_the_api_key(qwq):
 
     rec = next(r for r in qwq.records if r.type == SECRET)
     assert rpc.is_rpc_secret(rec.inputs_raw["stringData"]) or rpc.is_rpc_secret(rec.inputs_raw["stringData"]["api-key"])
-    assert P.by_name(qwq)["workload-api-key"]["inputs"]["stringData"] == "[secret]"
+    # The plan keeps the Secret's keys, each value masked (a valid manifest; planner/run.py mask).
+    assert P.by_name(qwq)["workload-api-key"]["inputs"]["stringData"] == {"api-key": "[secret]"}
 
 
 def test_no_access_key_secret_unless_oss_auth_secret(qwq, r1, oss_secret):
@@ -158,7 +159,10 @@ def test_no_access_key_secret_unless_oss_auth_secret(qwq, r1, oss_secret):
         assert pv["readOnly"] is True
     names = sorted(r["inputs"]["metadata"]["name"] for r in P.of_type(oss_secret, SECRET))
     assert names == [manifests.OSS_SECRET, "vllm-api-key"]
-    assert P.by_name(oss_secret)["model-storage-oss-secret"]["inputs"]["stringData"] == "[secret]"
+    assert P.by_name(oss_secret)["model-storage-oss-secret"]["inputs"]["stringData"] == {
+        "akId": "[secret]",
+        "akSecret": "[secret]",
+    }
     pv = P.by_name(oss_secret)["model-storage-pv"]["inputs"]["spec"]["csi"]
     assert pv["nodePublishSecretRef"] == {"name": manifests.OSS_SECRET, "namespace": "llm-model"}
     assert "authType" not in pv["volumeAttributes"]
@@ -235,7 +239,10 @@ def test_readiness_job_gates_the_update(qwq, r1):
         assert timeout > spec["activeDeadlineSeconds"] >= 3600
         c = spec["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in c["env"]}
-        assert env["API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "vllm-api-key", "key": "api-key"}
+        # The key arrives as a mounted file of the Secret, not as an env variable.
+        assert env["API_KEY_FILE"]["value"] == "/var/run/llm-api-key/api-key" and "API_KEY" not in env
+        vols = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+        assert vols["api-key"]["secret"]["secretName"] == "vllm-api-key"
         assert env["LLM_URL"]["value"] == "http://vllm-private.llm-model.svc.cluster.local:8000/v1/chat/completions"
 
 

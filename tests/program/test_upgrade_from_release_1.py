@@ -19,6 +19,19 @@ from tests.regenerate_golden import example_stacks
 RELEASE_1 = REPO / "tests" / "previous" / "release-1"
 
 R, REBOOT, OPT = plan_diff.REPLACES, plan_diff.REBOOTS, "option change"
+# Disk encryption (llm:encryption, on by default) is ForceNew in the provider (@81c43b67:
+# resource_alicloud_instance.go system_disk_encrypted, resource_alicloud_ecs_disk.go encrypted):
+# a release-1 stack that keeps the default replaces its instances and model disks; the upgrade
+# notes tell it to set `llm:encryption.enabled: false` (test_encryption_off_changes_no_disk).
+# The effects are whatever planner/diff.py's table says for these properties (rows to add there).
+SYS_ENC = plan_diff.effect("alicloud:ecs/instance:Instance", "systemDiskEncrypted")
+DISK_ENC = plan_diff.effect("alicloud:ecs/ecsDisk:EcsDisk", "encrypted")
+
+
+def _encryption(nodes: list[str]) -> dict[tuple[str, str], str]:
+    return {(f"{n}-instance", "systemDiskEncrypted"): SYS_ENC for n in nodes} | {
+        (f"{n}-model-disk", "encrypted"): DISK_ENC for n in nodes
+    }
 
 
 def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str]:
@@ -66,18 +79,28 @@ _ACS = {
     ("model-storage-namespace", "metadata"): U,
     ("model-storage-pv", "spec"): U,
     ("model-storage-service-account", "metadata"): U,
+    # Hardening: the jump host's system disk encrypted (replaces it; it holds only files Pulumi
+    # rewrites), pod security on the workload (a rolling update), and the plan's Secret manifest
+    # now lists its keys with masked values: a change of the plan's format only, the cluster
+    # sees the same Secret.
+    ("jump-host-instance", "systemDiskEncrypted"): SYS_ENC,
+    ("workload-api-key", "stringData"): U,
+    # The readiness Job follows the workload (a new name, a new Job that proves the new pods).
+    ("workload-readiness", "metadata"): U,
+    ("workload-readiness", "spec"): U,
 }
 
 # stack -> {(resource name, property): effect}
 EXPECTED: dict[str, dict[tuple[str, str], str]] = {
-    "dev": _ecs(["node"], ray=False, public=False),
-    "prod": _ecs(["node", "worker-1"], ray=True, public=True),
+    "dev": _ecs(["node"], ray=False, public=False) | _encryption(["node"]),
+    "prod": _ecs(["node", "worker-1"], ray=True, public=True) | _encryption(["node", "worker-1"]),
     "acs": _ACS
     | {
         ("workload-deployment", "options.dependsOn"): OPT,
+        ("workload-deployment", "spec"): U,
         ("workload-public-service", "spec"): U,
     },
-    "acs-r1": _ACS | {("workload-lws", "options.dependsOn"): OPT},
+    "acs-r1": _ACS | {("workload-lws", "options.dependsOn"): OPT, ("workload-lws", "spec"): U},
 }
 ADDED: dict[str, set[str]] = {
     "dev": _ecs_added(["node"]),
@@ -132,3 +155,40 @@ def test_eip_association_deletes_before_it_replaces():
     assert res["public-access-eip-assoc"]["options"].get("deleteBeforeReplace") is True
     for n in ("node", "worker-1"):
         assert res[f"{n}-model-disk-attach"]["options"].get("deleteBeforeReplace") is True
+
+
+ENCRYPTION_PROPS = {"systemDiskEncrypted", "systemDiskKmsKeyId", "encrypted", "kmsKeyId"}
+
+
+def _with_encryption(tmp_path, stack: str, enabled: bool) -> dict:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    cfg.setdefault("config", {})["llm:encryption"] = {"enabled": enabled}
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    old = json.loads((RELEASE_1 / stack / "resources.json").read_text())
+    return plan_diff.diff_resources(old, plan.resources_json(plan.run_program(stack, config_file=path)))
+
+
+def _disk_changes(d: dict) -> set[tuple[str, str]]:
+    return {(c["name"], x["property"]) for c in d["changed"] for x in c["changes"] if x["property"] in ENCRYPTION_PROPS}
+
+
+def test_encryption_on_replaces_every_instance_and_disk_of_release_1(tmp_path):
+    """`enabled: true` against a release-1 plan: every instance's system disk and every model
+    disk gets the flag, each a ForceNew property of the provider (so: replaced)."""
+    assert _disk_changes(_with_encryption(tmp_path, "prod", True)) == {
+        ("node-instance", "systemDiskEncrypted"), ("node-model-disk", "encrypted"),
+        ("worker-1-instance", "systemDiskEncrypted"), ("worker-1-model-disk", "encrypted"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("stack", ["dev", "acs"])
+def test_encryption_off_changes_no_disk(tmp_path, stack):
+    """`enabled: false` (what the upgrade notes ask of a release-1 stack): no encryption input is
+    sent at all, so neither the instance nor the disk sees a change."""
+    d = _with_encryption(tmp_path, stack, False)
+    assert _disk_changes(d) == set()
+    got = {(c["name"], x["property"]) for c in d["changed"] for x in c["changes"]}
+    assert got == set(EXPECTED[stack]) - {k for k in EXPECTED[stack] if k[1] in ENCRYPTION_PROPS}

@@ -19,6 +19,10 @@ PRIVATE_SERVICE = "vllm-private"
 PUBLIC_SERVICE = "vllm-public"
 # Marks "vllm serve started" for the LWS leader's probe (see leader_probe_script).
 SERVING_MARKER = "/tmp/llm-serving"
+# Writable paths of a read-only serving container: /tmp (Ray's session dir, the serving marker,
+# TorchInductor) and one cache dir that HOME and every cache variable point into.
+TMP_DIR = "/tmp"
+CACHE_DIR = "/var/cache/llm"
 # How long the LWS leader waits for the group's Ray nodes before it fails (and LWS restarts it).
 RAY_GROUP_WAIT_S = 1800
 
@@ -57,6 +61,8 @@ class ManifestArgs:
     api_key_version: int
     public: bool
     allowed_cidrs: list[str] = field(default_factory=list)
+    read_only_root: bool = True  # serving containers' root filesystem (caches on emptyDirs)
+    seccomp: bool = True  # seccompProfile RuntimeDefault on every pod
 
     @property
     def lws(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from components.acs.manifests.args import PORT, ManifestArgs, metadata
 from components.acs.manifests.pods import (
     api_key_env,
+    cache_env,
     http_probe,
     mounts,
     pod_labels,
@@ -22,7 +23,7 @@ def deployment(a: ManifestArgs) -> dict:
         "image": a.image,
         "command": ["vllm", "serve", a.model_dir],
         "args": list(a.serve_args),
-        "env": [api_key_env()],
+        "env": [api_key_env(), *cache_env()],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": resources(a),
         "volumeMounts": mounts(a),

@@ -5,7 +5,15 @@ from __future__ import annotations
 import shlex
 
 from components.acs.manifests.args import PORT, RAY_GROUP_WAIT_S, RAY_PORT, SERVING_MARKER, ManifestArgs, metadata
-from components.acs.manifests.pods import api_key_env, mounts, pod_labels, pod_spec, resources, workload_annotations
+from components.acs.manifests.pods import (
+    api_key_env,
+    cache_env,
+    mounts,
+    pod_labels,
+    pod_spec,
+    resources,
+    workload_annotations,
+)
 
 
 def leader_probe_script() -> str:
@@ -74,25 +82,26 @@ def leader_worker_set(a: ManifestArgs) -> dict:
         "name": "vllm-leader",
         "image": a.image,
         "command": ["/bin/bash", "-c", leader_command(a)],
-        "env": [api_key_env(), *nccl_env()],
+        "env": [api_key_env(), *nccl_env(), *cache_env()],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": resources(a),
         "volumeMounts": mounts(a),
         "startupProbe": exec_probe(leader_probe_script(), 10, 60),
         "readinessProbe": exec_probe(leader_probe_script(), 10, 3),
+        # Generous: the Ray head answers through the whole load, /health once serving; 10 x 30 s.
+        "livenessProbe": exec_probe(leader_probe_script(), 30, 10),
     }
+    leader_reachable = f"import socket, os; socket.create_connection((os.environ['LWS_LEADER_ADDRESS'], {RAY_PORT}), timeout=5).close()"
     worker = {
         "name": "vllm-worker",
         "image": a.image,
         "command": ["/bin/bash", "-c", worker_command()],
-        "env": nccl_env(),
+        "env": [*nccl_env(), *cache_env()],
         "resources": resources(a),
         "volumeMounts": mounts(a),
-        "readinessProbe": exec_probe(
-            f"import socket, os; socket.create_connection((os.environ['LWS_LEADER_ADDRESS'], {RAY_PORT}), timeout=5).close()",
-            30,
-            3,
-        ),
+        "readinessProbe": exec_probe(leader_reachable, 30, 3),
+        # A worker is useless without its head; LWS recreates the group when one pod restarts.
+        "livenessProbe": exec_probe(leader_reachable, 30, 10),
     }
     return {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",

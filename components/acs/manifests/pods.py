@@ -4,7 +4,36 @@ from __future__ import annotations
 
 import math
 
-from components.acs.manifests.args import API_KEY_FIELD, API_KEY_SECRET, PORT, SERVICE_ACCOUNT, ManifestArgs
+from components.acs.manifests.args import (
+    API_KEY_FIELD,
+    API_KEY_SECRET,
+    CACHE_DIR,
+    PORT,
+    SERVICE_ACCOUNT,
+    TMP_DIR,
+    ManifestArgs,
+)
+
+# The scratch volumes' bounds: Ray's session logs and compile caches stay well below these; a
+# runaway writer gets the pod evicted instead of filling the sandbox's disk.
+TMP_GIB = 20
+CACHE_GIB = 20
+
+# Where vLLM, PyTorch, Triton, Hugging Face and friends write when HOME is not writable: every
+# one pointed into CACHE_DIR (an emptyDir), so the root filesystem can be read-only.
+CACHE_ENV = {
+    "HOME": CACHE_DIR,
+    "XDG_CACHE_HOME": f"{CACHE_DIR}/.cache",
+    "XDG_CONFIG_HOME": f"{CACHE_DIR}/.config",
+    "HF_HOME": f"{CACHE_DIR}/huggingface",
+    "VLLM_CACHE_ROOT": f"{CACHE_DIR}/vllm",
+    "VLLM_CONFIG_ROOT": f"{CACHE_DIR}/vllm-config",
+    "TRITON_CACHE_DIR": f"{CACHE_DIR}/triton",
+    "TORCHINDUCTOR_CACHE_DIR": f"{CACHE_DIR}/torchinductor",
+    "NUMBA_CACHE_DIR": f"{CACHE_DIR}/numba",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+}
 
 
 def pod_labels(a: ManifestArgs, role: str) -> dict[str, str]:
@@ -27,10 +56,16 @@ def api_key_env() -> dict:
     return {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}}}
 
 
+def cache_env() -> list[dict]:
+    return [{"name": k, "value": v} for k, v in CACHE_ENV.items()]
+
+
 def volumes(a: ManifestArgs) -> list[dict]:
     return [
         {"name": "model", "persistentVolumeClaim": {"claimName": "llm-model", "readOnly": True}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{a.shm_gib}Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": f"{TMP_GIB}Gi"}},
+        {"name": "cache", "emptyDir": {"sizeLimit": f"{CACHE_GIB}Gi"}},
     ]
 
 
@@ -38,7 +73,34 @@ def mounts(a: ManifestArgs) -> list[dict]:
     return [
         {"name": "model", "mountPath": a.model_dir, "readOnly": True},
         {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": TMP_DIR},
+        {"name": "cache", "mountPath": CACHE_DIR},
     ]
+
+
+def added_capabilities(a: ManifestArgs) -> list[str]:
+    """None, except IPC_LOCK on gpu-hpn: RDMA registers (pins) memory, which needs CAP_IPC_LOCK
+    or a large RLIMIT_MEMLOCK (rdma-core's libibverbs docs). Pods of class gpu use TCP (eth0)."""
+    return ["IPC_LOCK"] if a.compute_class == "gpu-hpn" else []
+
+
+def container_security(a: ManifestArgs, read_only_root: bool | None = None) -> dict:
+    """No privilege escalation, every capability dropped (vLLM, Ray and NCCL over TCP need none),
+    read-only root where allowed. Root stays: the EGS vLLM image runs as root (docs/security.md)."""
+    caps: dict = {"drop": ["ALL"]}
+    if added := added_capabilities(a):
+        caps["add"] = added
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": caps,
+        "readOnlyRootFilesystem": a.read_only_root if read_only_root is None else read_only_root,
+    }
+
+
+def pod_security(a: ManifestArgs, **extra: object) -> dict:
+    out: dict = {"seccompProfile": {"type": "RuntimeDefault"}} if a.seccomp else {}
+    return out | extra
 
 
 def http_probe(period_s: int, failures: int) -> dict:
@@ -60,7 +122,8 @@ def pod_spec(a: ManifestArgs, container: dict) -> dict:
         "serviceAccountName": SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
-        "containers": [container],
+        "securityContext": pod_security(a),
+        "containers": [container | {"securityContext": container_security(a)}],
         "volumes": volumes(a),
     }
 

@@ -12,11 +12,19 @@ from components.acs.manifests.args import (
     content_hash,
     metadata,
 )
+from components.acs.manifests.pods import container_security, pod_security
 from components.acs.manifests.workload import workload
+
+# The Job reads the key from a file (not an env variable): nothing else in the pod sees it, and
+# `kubectl describe` shows only the path. Non-root (nobody), so the file is group-readable via fsGroup.
+KEY_DIR = "/var/run/llm-api-key"
+NOBODY = 65534
 
 READINESS_SCRIPT = """\
 import json, os, sys, time, urllib.request
 url, model = os.environ["LLM_URL"], os.environ["LLM_MODEL"]
+with open(os.environ["API_KEY_FILE"]) as f:
+    key = f.read().strip()
 deadline = time.time() + int(os.environ["LLM_DEADLINE_S"])
 body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say OK."}],
                    "max_tokens": 16, "temperature": 0}).encode()
@@ -24,7 +32,7 @@ attempt = 0
 while True:
     attempt += 1
     req = urllib.request.Request(url, data=body, headers={
-        "Content-Type": "application/json", "Authorization": "Bearer " + os.environ["API_KEY"]})
+        "Content-Type": "application/json", "Authorization": "Bearer " + key})
     try:
         with urllib.request.urlopen(req, timeout=600) as r:
             answer = json.load(r)
@@ -66,6 +74,19 @@ def readiness_job(a: ManifestArgs) -> dict:
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
+                    "securityContext": pod_security(
+                        a, runAsNonRoot=True, runAsUser=NOBODY, runAsGroup=NOBODY, fsGroup=NOBODY
+                    ),
+                    "volumes": [
+                        {
+                            "name": "api-key",
+                            "secret": {
+                                "secretName": API_KEY_SECRET,
+                                "items": [{"key": API_KEY_FIELD, "path": API_KEY_FIELD}],
+                                "defaultMode": 0o440,
+                            },
+                        }
+                    ],
                     "containers": [
                         {
                             "name": "check",
@@ -75,11 +96,12 @@ def readiness_job(a: ManifestArgs) -> dict:
                                 {"name": "LLM_URL", "value": url},
                                 {"name": "LLM_MODEL", "value": a.served_model_name},
                                 {"name": "LLM_DEADLINE_S", "value": str(deadline)},
-                                {
-                                    "name": "API_KEY",
-                                    "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": API_KEY_FIELD}},
-                                },
+                                {"name": "API_KEY_FILE", "value": f"{KEY_DIR}/{API_KEY_FIELD}"},
                             ],
+                            "volumeMounts": [{"name": "api-key", "mountPath": KEY_DIR, "readOnly": True}],
+                            # The script writes nothing: the root filesystem is read-only always.
+                            "securityContext": container_security(a, read_only_root=True)
+                            | {"capabilities": {"drop": ["ALL"]}},
                             "resources": {"requests": dict(amount), "limits": dict(amount)},
                         }
                     ],
