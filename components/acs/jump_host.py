@@ -35,6 +35,7 @@ from components.common.encryption import system_disk_encryption
 from components.common.host_command import run_on_hosts
 from components.common.images import os_image_id
 from components.common.ram import ECS_TRUST
+from components.common.ram_grant import grant
 
 MANIFEST_DIR = "/root/llm-k8s-resource"
 # Cloud Assistant's own bound for writing a few files.
@@ -132,21 +133,11 @@ class JumpHost(pulumi.ComponentResource):
             force=True,
             opts=named,
         )
-        policy = alicloud.ram.Policy(
-            f"{name}-policy",
-            policy_name=f"{args.prefix}-jump-kubeconfig",
-            policy_document=args.cluster_id.apply(lambda c: json.dumps(kubeconfig_policy(c), sort_keys=True)),
-            description=f"{args.prefix}: read-only (cs:Describe*) on the stack's cluster only",
-            force=True,
-            opts=named,
-        )
-        attach = alicloud.ram.RolePolicyAttachment(
-            f"{name}-policy-attach",
-            policy_name=policy.policy_name,
-            policy_type="Custom",
-            role_name=role.role_name,
-            opts=child,
-        )
+        attach = grant(
+            self, f"{name}-policy", f"{name}-policy-attach", role, f"{args.prefix}-jump-kubeconfig",
+            args.cluster_id.apply(lambda c: json.dumps(kubeconfig_policy(c), sort_keys=True)),
+            f"{args.prefix}: read-only (cs:Describe*) on the stack's cluster only",
+        ).attachment  # fmt: skip
         cluster_role = k8s_object(f"{name}-cluster-role", args.cluster_role, child)
         alicloud.cs.KubernetesPermission(
             f"{name}-rbac",

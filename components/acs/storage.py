@@ -24,6 +24,7 @@ import pulumi_alicloud as alicloud
 from components.acs import manifests
 from components.acs.k8s import k8s_object
 from components.common.ram import oss_read_policy
+from components.common.ram_grant import grant
 
 
 def rrsa_trust(oidc_provider_arn: str, issuer_url: str, subjects: list[str]) -> dict:
@@ -90,27 +91,16 @@ class ModelStorage(pulumi.ComponentResource):
                 force=True,
                 opts=named,
             )
-            policy = alicloud.ram.Policy(
-                f"{name}-rrsa-policy",
-                policy_name=f"{a.prefix}-oss-rrsa-read",
-                policy_document=json.dumps(oss_read_policy(a.bucket, a.object_prefix), sort_keys=True),
-                description=f"read-only on oss://{a.bucket}/{a.object_prefix}",
-                force=True,
-                opts=named,
-            )
+            read = grant(
+                self, f"{name}-rrsa-policy", f"{name}-rrsa-attach", role, f"{a.prefix}-oss-rrsa-read",
+                json.dumps(oss_read_policy(a.bucket, a.object_prefix), sort_keys=True),
+                f"read-only on oss://{a.bucket}/{a.object_prefix}",
+            )  # fmt: skip
             rrsa = {"roleArn": role.arn, "oidcProviderArn": pulumi.Output.from_input(args.rrsa_oidc_provider_arn)}
             self.volume_auth = pulumi.Output.all(role.arn, args.rrsa_oidc_provider_arn).apply(
                 lambda v: {"roleArn": v[0], "oidcProviderArn": v[1]}
             )
-            self.ready.append(
-                alicloud.ram.RolePolicyAttachment(
-                    f"{name}-rrsa-attach",
-                    policy_name=policy.policy_name,
-                    policy_type="Custom",
-                    role_name=role.role_name,
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+            self.ready.append(read.attachment)
         ns = k8s_object(f"{name}-namespace", manifests.namespace(a), kopts)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         self.ready.append(k8s_object(f"{name}-service-account", manifests.service_account(a), in_ns))

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components.common.ram import ECS_TRUST, oss_read_policy, secret_parameter_read_policy
+from components.common.ram_grant import grant
 
 
 @dataclass
@@ -40,39 +41,21 @@ class ModelAccess(pulumi.ComponentResource):
             force=True,
             opts=child,
         )
-        policy = alicloud.ram.Policy(
-            f"{name}-policy",
-            policy_name=f"{args.prefix}-model-read",
-            policy_document=json.dumps(oss_read_policy(args.bucket, args.object_prefix, args.kms), sort_keys=True),
-            description=f"read-only on oss://{args.bucket}/{args.object_prefix}",
-            force=True,
-            opts=child,
-        )
-        alicloud.ram.RolePolicyAttachment(
-            f"{name}-attach",
-            policy_name=policy.policy_name,
-            policy_type="Custom",
-            role_name=role.role_name,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        read = grant(
+            self, f"{name}-policy", f"{name}-attach", role, f"{args.prefix}-model-read",
+            json.dumps(oss_read_policy(args.bucket, args.object_prefix, args.kms), sort_keys=True),
+            f"read-only on oss://{args.bucket}/{args.object_prefix}",
+        )  # fmt: skip
         account = alicloud.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        secret = alicloud.ram.Policy(
-            f"{name}-api-key-policy",
-            policy_name=f"{args.prefix}-api-key-read",
-            policy_document=pulumi.Output.all(account, args.api_key_parameter).apply(
+        secret = grant(
+            self, f"{name}-api-key-policy", f"{name}-api-key-attach", role, f"{args.prefix}-api-key-read",
+            pulumi.Output.all(account, args.api_key_parameter).apply(
                 lambda v: json.dumps(secret_parameter_read_policy(args.region, v[0], v[1]), sort_keys=True)
             ),
-            description=f"{args.prefix}: Cloud Assistant on the GPU instances reads the API key parameter",
-            force=True,
-            opts=child,
-        )
-        self.secret_attachment = alicloud.ram.RolePolicyAttachment(
-            f"{name}-api-key-attach",
-            policy_name=secret.policy_name,
-            policy_type="Custom",
-            role_name=role.role_name,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+            f"{args.prefix}: Cloud Assistant on the GPU instances reads the API key parameter",
+        )  # fmt: skip
+        self.secret_attachment = secret.attachment
+        policy = read.policy
         self.role_name = role.role_name
         self.policy_name = policy.policy_name
         self.register_outputs({"roleName": self.role_name, "policyName": self.policy_name})
