@@ -106,7 +106,10 @@ def test_memory_needed_exact_bytes(key, max_len, gpus):
 
 def test_memory_needed_literal_figures():
     # 15_240_000_000 weights + 57_344 x 32_768 KV + 2 GiB
-    assert fit.memory_needed(MODELS["deepseek-r1-distill-qwen-7b"], 32768, 1) == 15_240_000_000 + 1_879_048_192 + 2_147_483_648
+    assert (
+        fit.memory_needed(MODELS["deepseek-r1-distill-qwen-7b"], 32768, 1)
+        == 15_240_000_000 + 1_879_048_192 + 2_147_483_648
+    )
     # 688_586_727_753 + 70_272 x 32_768 + 16 x 2 GiB
     assert fit.memory_needed(MODELS["deepseek-r1"], 32768, 16) == 688_586_727_753 + 2_302_672_896 + 34_359_738_368
 
@@ -198,7 +201,11 @@ def test_types_that_fit_order_and_erdma_filter():
 
 def test_types_that_fit_with_nodes():
     r1 = MODELS["deepseek-r1"]
-    assert fit.types_that_fit(r1, 32768, 0.9) == ["ecs.ebmgn8v.48xlarge", "ecs.gn8v-8x.16xlarge", "ecs.gn8v-8x.48xlarge"]
+    assert fit.types_that_fit(r1, 32768, 0.9) == [
+        "ecs.ebmgn8v.48xlarge",
+        "ecs.gn8v-8x.16xlarge",
+        "ecs.gn8v-8x.48xlarge",
+    ]
     assert fit.types_that_fit(r1, 32768, 0.9, nodes=2) == R1_TWO_NODES
     assert fit.types_that_fit(r1, 32768, 0.9, nodes=2, erdma_only=True) == R1_TWO_NODES
     assert fit.types_that_fit(r1, 32768, 0.1) == []
