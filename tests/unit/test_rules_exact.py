@@ -202,6 +202,12 @@ CASES = {
         lambda: rules.check_pipeline_parallel(settings("prod", vllm={"pipelineParallelSize": 3}), R1, EBM),
         ["llm:vllm.pipelineParallelSize: one pipeline stage per node (got 3; allowed 2)"],
     ),
+    "pp 2 on 4 nodes": (
+        lambda: rules.check_pipeline_parallel(
+            settings("prod", cluster={"nodes": 4}, vllm={"pipelineParallelSize": 2}), R1, EBM
+        ),
+        ["llm:vllm.pipelineParallelSize: one pipeline stage per node (got 2; allowed 4)"],
+    ),
     "pp derived": (lambda: rules.check_pipeline_parallel(settings("prod"), R1, EBM), []),
     # sizing
     "r1 on an A10": (

@@ -296,3 +296,11 @@ def test_group_roomy_leaves_a_fifth_to_the_kv_cache():
     assert acs_pods.group_roomy(at, 1.0, gu8tf, 5, 1)
     assert not acs_pods.group_roomy(at, 0.99, gu8tf, 5, 1)
     assert acs_pods.KV_HEADROOM == 0.2
+
+
+def test_group_roomy_exact_boundary_is_inclusive():
+    # 0.8 x 141 GiB x 5 pods is an exact float (605_590_388_736 bytes): weights equal to it are roomy
+    gu8tef = GPU_SERIES["GU8TEF"]
+    at = dataclasses.replace(MODELS["deepseek-r1"], weight_bytes=605_590_388_736)
+    assert acs_pods.group_roomy(at, 1.0, gu8tef, 1, 5)
+    assert not acs_pods.group_roomy(dataclasses.replace(at, weight_bytes=605_590_388_737), 1.0, gu8tef, 1, 5)
