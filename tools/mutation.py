@@ -65,7 +65,11 @@ GROUPS = {
         Group(
             "vllm_args",
             ("components/common/vllm_args.py",),
-            ("tests/unit/test_render_exact.py", "tests/unit/test_render.py"),
+            (
+                "tests/unit/test_acs_manifests.py",
+                "tests/program/test_cluster.py",
+                "tests/program/test_plan_ecs_single.py",
+            ),
             100.0,
         ),
         Group(
