@@ -459,3 +459,41 @@ def test_derivations():
     assert rules.nccl_env(settings("prod", cluster={"ncclEnv": {"NCCL_X": "1"}}))["NCCL_X"] == "1"
     assert rules.reasoning_parser(settings(vllm={"reasoningParser": "none"}), Q7) is None
     assert rules.reasoning_parser(settings(), Q7) == "deepseek_r1"
+
+
+def test_allowlist_every_problem_with_its_text():
+    got = text(
+        rules.check_allowlist("k", ["0.0.0.0/0", "bad", "10.0.0.1/24", "10.0.0.0/8", "10.1.0.0/16", "::/0", "fd00::/8"])
+    )
+    assert got == [
+        "llm:k[0]: opens the port to the whole internet (got '0.0.0.0/0'; allowed a narrower range)",
+        "llm:k[1]: not a valid CIDR (got 'bad'; allowed e.g. 203.0.113.0/24)",
+        "llm:k[2]: not a valid CIDR (got '10.0.0.1/24'; allowed e.g. 203.0.113.0/24)",
+        "llm:k[5]: opens the port to the whole internet (got '::/0'; allowed a narrower range)",
+        "llm:k: CIDRs overlap (got '0.0.0.0/0 and 10.0.0.0/8'; allowed disjoint ranges)",
+        "llm:k: CIDRs overlap (got '0.0.0.0/0 and 10.1.0.0/16'; allowed disjoint ranges)",
+        "llm:k: CIDRs overlap (got '10.0.0.0/8 and 10.1.0.0/16'; allowed disjoint ranges)",
+        "llm:k: CIDRs overlap (got '::/0 and fd00::/8'; allowed disjoint ranges)",
+    ]
+    assert rules.check_allowlist("k", ["10.0.0.0/24", "10.0.1.0/24", "fd00::/8", "0.0.0.0/1"][:3]) == []
+
+
+def test_instance_spec_text():
+    s = settings(instanceType="ecs.nope")
+    assert text(rules.instance_spec(s)[1]) == [
+        f"llm:instanceType: unknown GPU instance type (got 'ecs.nope'; allowed {', '.join(TYPES)})"
+    ]
+    assert text(rules.instance_spec(settings(mode="acs", instanceType=None))[1]) == [
+        "llm:instanceType: required in mode acs (allowed a GPU ECS instance type)"
+    ]
+    assert rules.instance_spec(settings()) == (A10, [])
+
+
+def test_model_spec_text():
+    assert text(rules.model_spec(settings(model="gpt-5"))[1]) == [
+        f"llm:model: unknown model (got 'gpt-5'; allowed {', '.join(MODELS)})"
+    ]
+    assert text(rules.model_spec(settings(model=None))[1]) == [
+        f"llm:model: required: a catalog key or `customModel` (allowed {', '.join(MODELS)})"
+    ]
+    assert rules.model_spec(settings()) == (Q7, [])
