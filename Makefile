@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 OUT ?= out/plan-$(STACK)
 
-.PHONY: venv checkov-venv plan test lint golden bench-plan-time bench-boot-path clean
+.PHONY: venv checkov-venv plan test lint golden mutation bench-plan-time bench-boot-path clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: venv
 golden: venv
 	$(PY) -m tests.regenerate_golden
 	$(PY) -m stackctl.docs
+
+## Mutation score per module group (mutmut; not part of `make test` or CI: minutes per group).
+## GROUPS=sizing|rules|vllm_args|render (default all); MUTATION_ARGS e.g. --survivors --fresh
+mutation: venv
+	$(PY) tools/mutation.py $(GROUPS) $(MUTATION_ARGS)
 
 ## Benchmarks (not tests). Plan time of the offline plan vs an import floor; the ECS boot critical
 ## path in the sandbox. (The endpoint load test is `python -m stackctl bench`, against a server.)
