@@ -17,12 +17,8 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,6 +32,7 @@ from components.common.host_command import run_on_hosts
 from components.common.images import os_image_id
 from components.common.ram import ECS_TRUST
 from components.common.ram_grant import grant
+from components.common.scripts import pack_files
 
 MANIFEST_DIR = "/root/llm-k8s-resource"
 # Cloud Assistant's own bound for writing a few files.
@@ -55,19 +52,6 @@ def kubeconfig_policy(cluster_id: str) -> dict:
             }
         ],
     }
-
-
-def pack_files(files: Mapping[str, str]) -> str:
-    """Base64 of a reproducible tar.gz (sorted, mtime 0, root-owned, 0644): same files, same text."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in sorted(files):
-            data = files[name].encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data))
-    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode("ascii")
 
 
 def files_hash(files: Mapping[str, str]) -> str:

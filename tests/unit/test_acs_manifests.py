@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.acs import manifests
-from components.acs.jump_host import pack_files
+from components.common.scripts import pack_files
 from planner import run as plan
 from tests import planning as P
 from tests.fakes import k8s_schemas as H
