@@ -121,8 +121,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         "model-sync",
         HostRun(
             script="model-sync.sh", env=access.role_name.apply(lambda role: host_env.sync_env(copy, role)),
-            physical_name=f"{prefix}-model-sync", description=f"{prefix}: download {copy.uri} ({copy.slug})",
-            timeout_s=host_env.sync_timeout_s(copy), instance_ids=all_ids, wait_for=all_ready,
+            physical_name=f"{prefix}-model-sync", description=f"{prefix}: download the model (invocation parameters)",
+            timeout_s=host_env.sync_timeout_s(copy), instance_ids=all_ids, wait_for=all_ready, parameters=True,
         ),
         opts,
     )  # fmt: skip
@@ -136,8 +136,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             "ray",
             HostRun(
                 script="ray-start.sh", env=master.private_ip.apply(lambda ip: host_env.ray_env(ray, ip)),
-                physical_name=f"{prefix}-ray", description=f"{prefix}: start Ray on {ray.nodes} nodes",
-                timeout_s=host_env.ray_timeout_s(), instance_ids=all_ids, wait_for=all_ready,
+                physical_name=f"{prefix}-ray", description=f"{prefix}: start Ray on every node (invocation parameters)",
+                timeout_s=host_env.ray_timeout_s(), instance_ids=all_ids, wait_for=all_ready, parameters=True,
             ),
             opts,
         )  # fmt: skip
@@ -153,9 +153,9 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             env=pulumi.Output.all(key.parameter_name, *node_ips).apply(
                 lambda v: host_env.serve_env(serve, v[0], v[1:])
             ),
-            physical_name=f"{prefix}-serve", description=f"{prefix}: serve {serve.served_model_name} with vLLM",
+            physical_name=f"{prefix}-serve", description=f"{prefix}: serve the model with vLLM (invocation parameters)",
             timeout_s=host_env.serve_timeout_s(serve), instance_ids=[master.instance_id], wait_for=serve_after,
-            enable_parameter=True,  # for {{oos-secret:...}}
+            parameters=True,  # and {{oos-secret:...}} for the key
         ),
         opts,
     )  # fmt: skip
