@@ -1,8 +1,7 @@
 #!/bin/bash
 # Host setup (Cloud Assistant, one run per node, keyed on its content): installs the host's
-# scripts and systemd units (host-bootstrap.sh, vllm-run.sh, their units, the per-run scripts
-# model-sync.sh and serve.sh with lib/common.sh and lib/params.sh; ray-run.sh, ray-start.sh and
-# the Ray unit on cluster nodes) and host.env, enables them so that a reboot brings serving back, and
+# scripts and systemd units (host-bootstrap.sh, vllm-run.sh, their units; ray-run.sh and its
+# unit on cluster nodes) and host.env, enables them so that a reboot brings serving back, and
 # runs the bootstrap (driver, Fabric Manager, Docker, toolkit, eRDMA, model disk) until it has
 # finished, or prints why it failed. Everything that may need fixing in the field lives here,
 # not in user-data: a changed user-data reboots the instance and never runs again.
@@ -50,11 +49,6 @@ put() {
 }
 for f in "$work/files"/*; do
   case "$f" in
-    */lib)
-      # Libraries the installed scripts source from their own directory (lib/common.sh, ...).
-      mkdir -p "$lib_dir/lib"
-      for g in "$f"/*.sh; do put "$g" "$lib_dir/lib/$(basename "$g")" 0644; done
-      ;;
     *.service) put "$f" "$systemd_dir/$(basename "$f")" 0644 ;;
     *.sh) put "$f" "$lib_dir/$(basename "$f")" 0755 ;;
     *) die "unexpected host file $(basename "$f")" ;;

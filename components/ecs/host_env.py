@@ -221,6 +221,22 @@ def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
     }
 
 
+def scripts_env(ray: bool) -> dict[str, str | int]:
+    """install-scripts.sh: the per-run scripts, packed (userdata.runner_files)."""
+    archive, digest = userdata.packed_runner_files(ray)
+    return {
+        "LLM_STATE_DIR": STATE_DIR,
+        "LLM_LIB_DIR": LIB_DIR,
+        "LLM_FILES_HASH": digest,
+        "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
+        # Last: a long line that the plan files show unpacked (files/).
+        "LLM_FILES_TGZ_B64": archive,
+    }
+
+
+SCRIPTS_TIMEOUT_S = 600
+
+
 def setup_timeout_s() -> int:
     """Bootstrap (driver and eRDMA builds) plus unpacking and a margin."""
     return BOOTSTRAP_WAIT_S + 600

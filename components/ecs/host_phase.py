@@ -9,6 +9,9 @@ reaches exactly the phases it feeds, and a change re-runs only those.
 - HostSetup (phase 1, one per node): installs the host's scripts and units and runs the host
   bootstrap (driver, Fabric Manager, Docker, eRDMA, model disk) until it has finished; keyed on
   the host files and the node's facts. Every other phase waits for it.
+- HostScripts (host-setup stage, one run on every node): installs the per-run scripts
+  (model-sync.sh, serve.sh, ray-start.sh, lib/) that the static per-run commands run with their
+  invocation's parameters; keyed on those files. Every later phase waits for it.
 - ModelSync (phase 2): the download from OSS to every node's disk, keyed on the model source
   and revision only: a serving change never re-downloads.
 - RayCluster (ecs-cluster): a long-lived Ray container under systemd on every node; returns
@@ -30,6 +33,7 @@ from components.common.host_command import run_on_hosts
 from components.ecs import host_env
 
 HOST_SETUP = "llm:host:HostSetup"
+HOST_SCRIPTS = "llm:host:HostScripts"
 MODEL_SYNC = "llm:host:ModelSync"
 RAY_CLUSTER = "llm:host:RayCluster"
 SERVING = "llm:host:Serving"

@@ -27,18 +27,19 @@ date -u +%FT%TZ >/var/lib/llm/first-boot
 
 # host.env is read by systemd (EnvironmentFile) and by bash: plain values only, no quoting.
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
-# Installed on every node: (file in userdata/); *.sh go to LLM_LIB_DIR, lib/*.sh to
-# LLM_LIB_DIR/lib (so the scripts' `. "$(dirname ...)/lib/common.sh"` line works there), *.service
-# to systemd. Since issue 13 the per-run scripts (model-sync.sh, serve.sh, ray-start.sh) are
-# installed too: their Cloud Assistant commands are static and run the installed copy with the
-# invocation's parameters (components/common/scripts.py render_runner, userdata/lib/params.sh).
-RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
-HOST_FILES = (
-    "host-bootstrap.sh", "vllm-run.sh", "llm-bootstrap.service", "llm-vllm.service",
-    "model-sync.sh", "serve.sh", *RUNNER_LIBS,
-)  # fmt: skip
+# Installed on every node: (file in userdata/); *.sh go to LLM_LIB_DIR, *.service to systemd.
+HOST_FILES = ("host-bootstrap.sh", "vllm-run.sh", "llm-bootstrap.service", "llm-vllm.service")
 # Added on ecs-cluster nodes (the Ray node under systemd; its settings come from ray-start.sh).
-RAY_FILES = ("ray-run.sh", "llm-ray.service", "ray-start.sh")
+RAY_FILES = ("ray-run.sh", "llm-ray.service")
+# The per-run scripts (issue 13): their Cloud Assistant commands are static and run the installed
+# copy with the invocation's parameters (components/common/scripts.py render_runner,
+# userdata/lib/params.sh). Installed in LLM_LIB_DIR, lib/*.sh in LLM_LIB_DIR/lib (so the scripts'
+# `. "$(dirname ...)/lib/common.sh"` line works there), by the host-scripts run of the host-setup
+# stage (userdata/install-scripts.sh): packed together with HOST_FILES, host setup's command
+# would be 28.7 KB after Base64, over the 18 KB budget (and the 24 KB API limit).
+RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
+RUNNER_FILES = ("model-sync.sh", "serve.sh", *RUNNER_LIBS)
+RAY_RUNNER_FILES = ("ray-start.sh",)
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -69,6 +70,16 @@ def runner_digest(script: str) -> str:
     computes it on the host (`cat script lib/common.sh lib/params.sh | sha256sum`): names this
     release's scripts in the static content, so a changed script re-runs its phase once."""
     return hashlib.sha256("".join(installed_text(n) for n in (script, *RUNNER_LIBS)).encode()).hexdigest()
+
+
+def runner_files(ray: bool) -> dict[str, str]:
+    """File name (relative to LLM_LIB_DIR) -> text of what install-scripts.sh installs."""
+    return {name: installed_text(name) for name in RUNNER_FILES + (RAY_RUNNER_FILES if ray else ())}
+
+
+def packed_runner_files(ray: bool) -> tuple[str, str]:
+    files = runner_files(ray)
+    return pack_files(files), files_hash(files)
 
 
 def files_hash(files: Mapping[str, str]) -> str:

@@ -436,11 +436,11 @@ class Sandbox:
         return base
 
     def install_host_files(self, ray: bool = False) -> None:
-        """What host-setup.sh installs in LLM_LIB_DIR (the scripts the static per-run commands
-        run, with lib/common.sh and lib/params.sh under lib/), without running host setup."""
+        """What install-scripts.sh installs in LLM_LIB_DIR (the scripts the static per-run
+        commands run, with lib/common.sh and lib/params.sh under lib/), without running it."""
         from components.ecs import userdata
 
-        for name, text in userdata.host_files(ray).items():
+        for name, text in userdata.runner_files(ray).items():
             if name.endswith(".sh"):
                 path = self.lib / name
                 path.parent.mkdir(parents=True, exist_ok=True)
