@@ -208,6 +208,8 @@ def build(repo: Path, commit: str = COMMIT) -> dict:
         "describe": describe,
         "generatedBy": "python -m tools.provider_facts --repo <terraform-provider-alicloud clone>",
         "resources": resources,
+        # Pulumi property -> TF property where it is not the snake_case of the camelCase name.
+        "pulumiNames": {f"{t}.{prop}": tf for (t, prop), tf in sorted(RENAMES.items())},
     }
 
 

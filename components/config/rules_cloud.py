@@ -173,8 +173,8 @@ EXTRA_ARGS_CHARS_MAX = 2048
 EXTRA_ARGS_MAX = 64
 PARSER_MAX = 64
 OSS_URI_MAX = 1024  # an OSS object name is at most 1023 bytes
-NCCL_ENV_MAX = 32
-NCCL_VALUE_MAX = 256
+NCCL_ENV_MAX = 16
+NCCL_VALUE_MAX = 128
 
 
 def check_parameter_sizes(s: Settings) -> list[Problem]:

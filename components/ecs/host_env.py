@@ -52,6 +52,8 @@ _COMMON = {
     "LLM_ETC_DIR": ETC_DIR,
     "LLM_LIB_DIR": LIB_DIR,
 }
+# Every phase gets these (a script may not need each).
+MODEL_ROOT_KEYS = tuple(_COMMON)
 
 
 @dataclass(frozen=True)
