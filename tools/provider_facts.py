@@ -173,6 +173,14 @@ def reboot_props(go: str) -> list[str]:
     return sorted(set(out))
 
 
+def updated_props(go: str) -> set[str]:
+    """Properties named in a `HasChange("p")` / `HasChanges("p", ...)` call anywhere in the file."""
+    out: set[str] = set()
+    for m in re.finditer(r"HasChanges?\(([^()]*)\)", go):
+        out |= set(re.findall(r'"([a-z0-9_]+)"', m[1]))
+    return out
+
+
 def git_show(repo: Path, commit: str, path: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), "show", f"{commit}:{path}"], check=True, capture_output=True, text=True
@@ -194,6 +202,11 @@ def build(repo: Path, commit: str = COMMIT) -> dict:
         path = f"alicloud/resource_{tf}.go"
         go = git_show(repo, commit, path)
         entry: dict = {"terraform": tf, "file": path, "properties": schema_facts(go)}
+        # A settable, non-ForceNew property is updated in place only if the Update code asks
+        # `d.HasChange("<p>")` (or HasChanges); otherwise the facts leave it unknown.
+        changed = updated_props(go)
+        for name, fact in entry["properties"].items():
+            fact["updated"] = name in changed
         reboots = reboot_props(go)
         if reboots:
             entry["reboots"] = reboots

@@ -31,9 +31,15 @@ def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str
     for phase in ("model-sync", "serving") + (("ray",) if ray else ()):
         out |= {
             (f"{phase}-command", "commandContent"): R,
+            # Issue 13: the content becomes static (once), the description no longer names a
+            # setting, and the settings move to the invocation's parameters.
+            (f"{phase}-command", "description"): R,
+            (f"{phase}-invocation", "parameters"): R,
             (f"{phase}-invocation", "commandId"): R,
             (f"{phase}-invocation", "options.dependsOn"): OPT,
         }
+        if phase != "serving":  # serving had parameters on already ({{oos-secret:...}})
+            out[(f"{phase}-command", "enableParameter")] = R
     if public:
         out[("public-access-eip-assoc", "options.deleteBeforeReplace")] = OPT
     return out
@@ -41,28 +47,31 @@ def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str
 
 def _ecs_added(nodes: list[str]) -> set[str]:
     setup = {f"{n}-host-setup{suffix}" for n in nodes for suffix in ("", "-command", "-invocation")}
-    return setup | {f"{n}-agent-online" for n in nodes} | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    scripts = {"host-scripts", "host-scripts-command", "host-scripts-invocation"}  # issue 13
+    return setup | scripts | {f"{n}-agent-online" for n in nodes} | {"model-access-api-key-policy", "model-access-api-key-attach"}
 
 
 # An acs stack of release 1 could not have been created (its cluster version was in ACK's
 # format): the notes advise destroy + up. What a diff shows all the same (docs/acs.md, upgrade):
-U, NPV = plan_diff.UNKNOWN, plan_diff.IN_PLACE + " (new policy version)"
+# Effects from planner/provider_facts.json (terraform-provider-alicloud's own source, issue 13):
+# IP where the provider's update code reads the property, U where the facts cannot say.
+U, NPV, IP = plan_diff.UNKNOWN, plan_diff.IN_PLACE + " (new policy version)", plan_diff.IN_PLACE
 _ACS = {
     ("acs-cluster", "addons"): U,
     ("acs-cluster", "newNatGateway"): U,
     ("acs-cluster", "podVswitchIds"): U,
-    ("acs-cluster", "version"): U,
-    ("acs-cluster", "vswitchIds"): U,
+    ("acs-cluster", "version"): IP,
+    ("acs-cluster", "vswitchIds"): IP,
     ("workload-private-service", "spec"): U,
-    ("jump-host-rbac", "permissions"): U,
+    ("jump-host-rbac", "permissions"): IP,
     ("jump-host-rbac", "options.dependsOn"): OPT,
     ("jump-host-manifests-command", "commandContent"): R,
     ("jump-host-manifests-command", "description"): R,
     ("jump-host-manifests-invocation", "commandId"): R,
     ("jump-host-instance", "userData"): REBOOT,  # kubectl for the default version's minor
-    ("jump-host-policy", "description"): U,
+    ("jump-host-policy", "description"): IP,
     ("jump-host-policy", "policyDocument"): NPV,
-    ("model-storage-rrsa-role", "assumeRolePolicyDocument"): U,
+    ("model-storage-rrsa-role", "assumeRolePolicyDocument"): IP,
     ("model-storage-namespace", "metadata"): U,
     ("model-storage-pv", "spec"): U,
     ("model-storage-service-account", "metadata"): U,
