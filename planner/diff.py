@@ -244,7 +244,7 @@ def diff_resources(old: list[dict], new: list[dict]) -> dict[str, Any]:
             changed.append({"urn": urn, "name": b["name"], "type": b["type"], "changes": props})
     _cascade(changed, n)
     strip = lambda r: {"urn": r["urn"], "name": r["name"], "type": r["type"]}  # noqa: E731
-    d = {
+    d: dict[str, Any] = {
         "added": [strip(n[u]) for u in sorted(n.keys() - o.keys())],
         "removed": [strip(o[u]) for u in sorted(o.keys() - n.keys())],
         "changed": changed,
@@ -319,8 +319,7 @@ MACHINES = {
 }
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")
 RELOAD = (
-    "vLLM reload on one group: requests fail until the model has loaded and answered "
-    "(at most llm:vllm.startupTimeoutS)"
+    "vLLM reload on one group: requests fail until the model has loaded and answered (at most llm:vllm.startupTimeoutS)"
 )
 
 
@@ -427,7 +426,9 @@ def _cell(v: Any) -> str:
 
 
 def _impact_lines(im: dict[str, Any]) -> list[str]:
-    runs = [f"{r['phase']} on {', '.join(r['nodes']) or '-'}" + (" (new run)" if r["newRun"] else "") for r in im["reruns"]]
+    runs = [
+        f"{r['phase']} on {', '.join(r['nodes']) or '-'}" + (" (new run)" if r["newRun"] else "") for r in im["reruns"]
+    ]
     m = im["machines"]
     parts = [f"{k}: {', '.join(v)}" for k, v in (
         ("replaced", m["replaced"]), ("rebooted", m["rebooted"]), ("may be replaced (unknown offline)", m["mayBeReplaced"]),
@@ -460,7 +461,10 @@ def markdown(d: dict[str, Any]) -> str:
             "| run | parameter | setting | old | new |",
             "|---|---|---|---|---|",
         ]
-        lines += [f"| `{n}` | {s['parameter']} | {s['setting']} | {_cell(s['old'])} | {_cell(s['new'])} |" for n, s in settings]
+        lines += [
+            f"| `{n}` | {s['parameter']} | {s['setting']} | {_cell(s['old'])} | {_cell(s['new'])} |"
+            for n, s in settings
+        ]
         lines.append("")
     for title, key in (("Added", "added"), ("Removed", "removed")):
         if d[key]:
@@ -487,5 +491,14 @@ def markdown(d: dict[str, Any]) -> str:
                 lines.append(f"| `{r['name']}` | {c['property']} | {c['effect']} | {old} | {new} |")
         lines.append("")
     for title, body in diffs:
-        lines += [f"<details><summary>{title} (decoded)</summary>", "", "```diff", body.rstrip("\n"), "```", "", "</details>", ""]
+        lines += [
+            f"<details><summary>{title} (decoded)</summary>",
+            "",
+            "```diff",
+            body.rstrip("\n"),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)

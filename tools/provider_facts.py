@@ -116,6 +116,10 @@ _ENTRY = re.compile(r'"([a-z0-9_]+)":\s*\{')
 _FUNC_ENTRY = re.compile(r'"([a-z0-9_]+)":\s*([A-Za-z]+Schema[A-Za-z]*)\(\),')
 
 
+def _flag(fields: str, name: str) -> bool:
+    return re.search(rf"\b{name}:\s*true\b", fields) is not None
+
+
 def schema_facts(go: str) -> dict[str, dict[str, bool]]:
     """Top-level schema properties -> {forceNew, settable, computedOnly} (first Schema map)."""
     go = sanitize(go)
@@ -140,9 +144,11 @@ def schema_facts(go: str) -> dict[str, dict[str, bool]]:
                 depth -= 1
             elif depth == 0:
                 own += ch
-        flag = lambda name: re.search(rf"\b{name}:\s*true\b", own) is not None  # noqa: E731
-        settable = flag("Optional") or flag("Required")
-        out[e[1]] = {"forceNew": flag("ForceNew"), "settable": settable, "computedOnly": flag("Computed") and not settable}
+        settable = _flag(own, "Optional") or _flag(own, "Required")
+        out[e[1]] = {
+            "forceNew": _flag(own, "ForceNew"), "settable": settable,
+            "computedOnly": _flag(own, "Computed") and not settable,
+        }  # fmt: skip
         i = close
     # Helper-built entries at the top level only (inside no entry's block).
     depth, top = 0, []

@@ -289,7 +289,7 @@ def render_runner(script: str, constants: Mapping[str, str | int], targets: Mapp
         + writes
         + env_block(checked)
         + f". {shlex.quote(lib)}/lib/params.sh\n"
-        + f"llm_run {shlex.quote(lib)} {shlex.quote(script)} {digest} \"$p\"\n"
+        + f'llm_run {shlex.quote(lib)} {shlex.quote(script)} {digest} "$p"\n'
     )
 
 

@@ -205,8 +205,11 @@ def check_parameter_sizes(s: Settings) -> list[Problem]:
 
 
 def check_common(s: Settings) -> list[Problem]:
-    """Every mode's contract rules."""
-    return check_ids(s) + check_tags(s) + check_image(s) + check_names(s) + check_host_strings(s) + check_parameter_sizes(s)
+    """Every mode's contract rules. A key a stricter rule already refused is not reported again
+    by the host-string rule (one problem per key and cause)."""
+    stricter = check_ids(s) + check_tags(s) + check_image(s) + check_names(s)
+    seen = {p.key for p in stricter}
+    return stricter + [p for p in check_host_strings(s) if p.key not in seen] + check_parameter_sizes(s)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -106,7 +106,9 @@ def test_cli_plan_diff_exit_code_and_json(tmp_path):
     out = json.loads(js.stdout)
     assert {c["name"] for c in out["changed"]} == SERVE
     assert out["impact"]["vllm"] == "restarts (new settings)"
-    assert out["impact"]["reruns"] == [{"phase": "serving (vLLM)", "run": "serving-invocation", "nodes": ["node"], "newRun": False}]
+    assert out["impact"]["reruns"] == [
+        {"phase": "serving (vLLM)", "run": "serving-invocation", "nodes": ["node"], "newRun": False}
+    ]
 
 
 def test_cli_config_error_exits_2_and_writes_nothing(tmp_path):

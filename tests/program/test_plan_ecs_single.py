@@ -171,7 +171,11 @@ def test_commands_timeouts_and_concurrency(dev):
     # for the grant that lets the agent resolve the key.
     for inv, minutes, after in (
         ("model-sync-invocation", 130, ["node-host-setup-invocation", "host-scripts-invocation"]),
-        ("serving-invocation", 250, ["node-host-setup-invocation", "host-scripts-invocation", "model-access-api-key-attach"]),
+        (
+            "serving-invocation",
+            250,
+            ["node-host-setup-invocation", "host-scripts-invocation", "model-access-api-key-attach"],
+        ),
     ):
         opts = res[inv]["options"]
         assert opts["customTimeouts"] == {"create": f"{minutes}m"}

@@ -70,7 +70,10 @@ def test_parameters_round_trip_to_the_scripts_env(stack):
         assert all("{{" not in v and "}}" not in v and "\n" not in v for v in params.values())
         assert all(k.startswith("LLM_") for k in env)
         script = {"model-sync": "model-sync.sh", "serving": "serve.sh", "ray": "ray-start.sh"}[phase]
-        assert set(env) - set(host_env.MODEL_ROOT_KEYS) <= scripts.script_env(script) | {"LLM_API_KEY", "LLM_RAY_GENERATION"}
+        assert set(env) - set(host_env.MODEL_ROOT_KEYS) <= scripts.script_env(script) | {
+            "LLM_API_KEY",
+            "LLM_RAY_GENERATION",
+        }
 
 
 def test_the_api_key_reaches_the_host_only_by_its_reference(base):
@@ -96,7 +99,9 @@ def test_split_rejects_what_the_agent_would_read():
 @pytest.mark.parametrize("case", sorted(golden_diff.CASES))
 def test_plan_diff_matches_golden(case):
     md, js = golden_diff.render(case)
-    assert md == (golden_diff.GOLDEN_DIFF / f"{case}.md").read_text(), f"`make golden`, then review tests/golden-diff/{case}.md"
+    assert md == (golden_diff.GOLDEN_DIFF / f"{case}.md").read_text(), (
+        f"`make golden`, then review tests/golden-diff/{case}.md"
+    )
     assert js == (golden_diff.GOLDEN_DIFF / f"{case}.json").read_text()
 
 

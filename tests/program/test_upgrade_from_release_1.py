@@ -48,7 +48,12 @@ def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str
 def _ecs_added(nodes: list[str]) -> set[str]:
     setup = {f"{n}-host-setup{suffix}" for n in nodes for suffix in ("", "-command", "-invocation")}
     scripts = {"host-scripts", "host-scripts-command", "host-scripts-invocation"}  # issue 13
-    return setup | scripts | {f"{n}-agent-online" for n in nodes} | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    return (
+        setup
+        | scripts
+        | {f"{n}-agent-online" for n in nodes}
+        | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    )
 
 
 # An acs stack of release 1 could not have been created (its cluster version was in ACK's

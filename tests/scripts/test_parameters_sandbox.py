@@ -104,7 +104,11 @@ CLUSTER = {k.removeprefix("llm:"): v for k, v in P.stack_config("prod").items() 
         (BASE, lambda v: {"vllm": {"image": "registry.example.com/v:1" + v}}, "llm:vllm.image"),
         (BASE, lambda v: {"modelSource": {"uri": "oss://bucket-a/p" + v + "/"}}, "llm:modelSource"),
         (BASE, lambda v: {"modelSource": {"uri": "oss://bucket-a/p/", "revision": v}}, "llm:modelSource"),
-        (CLUSTER, lambda v: {"cluster": {**CLUSTER["cluster"], "ncclEnv": {"NCCL_X": v}}}, "llm:cluster.ncclEnv.NCCL_X"),
+        (
+            CLUSTER,
+            lambda v: {"cluster": {**CLUSTER["cluster"], "ncclEnv": {"NCCL_X": v}}},
+            "llm:cluster.ncclEnv.NCCL_X",
+        ),
     ],
     ids=["extraArgs", "reasoningParser", "servedModelName", "image", "uri", "revision", "ncclEnv"],
 )
