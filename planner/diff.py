@@ -422,7 +422,7 @@ def _short(v: Any, limit: int = 60) -> str:
 
 
 def _cell(v: Any) -> str:
-    return _short(v, 80).replace("`", "'")
+    return _short(v, 200).replace("`", "'")
 
 
 def _impact_lines(im: dict[str, Any]) -> list[str]:

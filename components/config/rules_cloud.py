@@ -169,7 +169,7 @@ def check_host_strings(s: Settings) -> list[Problem]:
 # Bounds that keep a run's command content plus its parameters under the InvokeCommand limit
 # (24 KB after Base64; issue 13 budgets 16 KB: scripts.INVOKE_B64_LIMIT), pinned by
 # tests/unit/test_parameters.py with the longest values these allow.
-EXTRA_ARGS_CHARS_MAX = 2048
+EXTRA_ARGS_CHARS_MAX = 1536
 EXTRA_ARGS_MAX = 64
 PARSER_MAX = 64
 OSS_URI_MAX = 1024  # an OSS object name is at most 1023 bytes

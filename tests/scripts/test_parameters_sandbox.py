@@ -3,6 +3,7 @@ substituted as the agent does (plain text), run against the scripts host setup i
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,54 @@ def test_every_value_that_becomes_a_parameter_rejects_references_and_line_breaks
         resolve(raw)
     lines = [str(p) for p in e.value.problems]
     assert any(line.startswith(key) for line in lines), lines
+
+
+# --------------------------------------------------------------------------------------------
+# The host-scripts run and shellcheck of what the per-run commands became
+
+
+def test_host_scripts_run_installs_what_the_static_commands_run(tmp_path):
+    from components.common import scripts
+    from components.ecs import host_env, userdata
+
+    sb = Sandbox(tmp_path / "host")
+    content = scripts.render_command(scripts.script_text("install-scripts.sh"), host_env.scripts_env(True))
+    content = content.replace("/usr/local/lib/llm", str(sb.lib)).replace("/var/lib/llm", str(sb.state))
+    first = sb.run_text(bare=True, content=content)
+    assert first.returncode == 0, first.stderr
+    for name, text in userdata.runner_files(True).items():
+        assert (sb.lib / name).read_text() == text, name
+    assert "installed" in first.stdout
+    again = sb.run_text(bare=True, content=content)
+    assert again.returncode == 0 and "unchanged: scripts" in again.stdout
+    assert sb.calls("systemctl") == []  # restarts nothing, needs no unit
+    # What llm_run checks before it runs serve.sh: the digest in the serving command.
+    import hashlib
+
+    joined = b"".join((sb.lib / n).read_bytes() for n in ("serve.sh", *userdata.RUNNER_LIBS))
+    assert hashlib.sha256(joined).hexdigest() == userdata.runner_digest("serve.sh")
+
+
+def test_shellcheck_params_lib_and_static_commands(tmp_path):
+    from components.common import scripts
+    from components.ecs import host_env
+    from planner import run as plan
+    from tests.scripts.test_scripts import SHELLCHECK
+
+    def _shellcheck(path: Path) -> None:
+        # SC1091: the content sources params.sh where the host-scripts run installed it.
+        res = subprocess.run([str(SHELLCHECK), "-x", "-e", "SC1091", str(path)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+    _shellcheck(REPO_USERDATA / "lib" / "params.sh")
+    setup = tmp_path / "host-scripts.sh"
+    setup.write_text(scripts.render_command(scripts.script_text("install-scripts.sh"), host_env.scripts_env(False)))
+    _shellcheck(setup)
+    res = P.by_name(plan.run_program("prod"))
+    for phase in ("model-sync", "ray", "serving"):
+        path = tmp_path / f"{phase}.sh"
+        path.write_text(P.phase_content(res, phase))
+        _shellcheck(path)
+
+
+REPO_USERDATA = Path(__file__).resolve().parents[2] / "userdata"
