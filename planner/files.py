@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import json
 import re
 import tarfile
 
@@ -75,6 +76,9 @@ def artefacts(resources: list[dict]) -> dict[str, str]:
             out[f"{name}.sh"] = decode(inputs["commandContent"])
             out |= _packed_folder(out[f"{name}.sh"], _MANIFESTS_TGZ, "jump-host/llm-k8s-resource")
             out |= _packed_folder(out[f"{name}.sh"], _HOST_FILES_TGZ, f"{name.removesuffix('-command')}-files")
+        elif t == "alicloud:ecs/ecsInvocation:EcsInvocation" and inputs.get("parameters"):
+            # The run's settings (issue 13): each parameter as the agent substitutes it.
+            out[f"{name}.parameters.json"] = json.dumps(inputs["parameters"], indent=2, sort_keys=True) + "\n"
         elif t.startswith("kubernetes:") and not t.startswith("kubernetes:helm") and t != "pulumi:providers:kubernetes":
             out[f"{name}.yaml"] = _manifest_yaml(inputs)
     return out

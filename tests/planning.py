@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +55,35 @@ def by_name(result: plan.PlanResult) -> dict[str, dict]:
 
 def of_type(result: plan.PlanResult, type_: str) -> list[dict]:
     return [r for r in plan.resources_json(result) if r["type"] == type_]
+
+
+_PARAM_FILE = re.compile(r"^cat >\"\$p/([^\"]+)\" <<'LLM_PARAM_EOF'\n\{\{([A-Za-z0-9_-]+)\}\}\nLLM_PARAM_EOF$", re.M)
+
+
+def phase_content(res: dict[str, dict], phase: str) -> str:
+    """The decoded (static) command content of a phase (`serving`, `model-sync`, `ray`, ...)."""
+    return base64.b64decode(res[f"{phase}-command"]["inputs"]["commandContent"]).decode()
+
+
+def phase_env(res: dict[str, dict], phase: str) -> dict[str, str]:
+    """Every LLM_* variable a phase's script sees: the content's constants and its invocation's
+    parameters as userdata/lib/params.sh exports them."""
+    from components.common import scripts
+
+    content = phase_content(res, phase)
+    env: dict[str, str] = {}
+    for line in content.splitlines():
+        if line.startswith("export LLM_"):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    targets = {name: target for target, name in _PARAM_FILE.findall(content)}
+    params = res[f"{phase}-invocation"]["inputs"].get("parameters") or {}
+    assert set(targets) == set(params), (targets, params)
+    return env | scripts.decode_params(targets, params)
+
+
+def phase_text(res: dict[str, dict], phase: str) -> str:
+    """The phase as one text to search: its env as `export` lines (release 1's form), then the content."""
+    from components.common import scripts
+
+    return scripts.env_block(phase_env(res, phase)) + phase_content(res, phase)

@@ -1,4 +1,5 @@
-"""Regenerate the golden plans under tests/golden/<stack>/: `make golden`.
+"""Regenerate the golden plans under tests/golden/<stack>/ and the `plan --diff` outputs under
+tests/golden-diff/ (tests/golden_diff.py): `make golden`.
 
 Run after an intended change, then review `git diff tests/golden` like any other change.
 """
@@ -22,6 +23,9 @@ def main() -> int:
     for stack in example_stacks():
         plan.write_plan(plan.run_program(stack), GOLDEN / stack)
         print(f"wrote {GOLDEN / stack}")
+    from tests import golden_diff
+
+    golden_diff.write_all()
     return 0
 
 

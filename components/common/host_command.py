@@ -7,7 +7,7 @@ create timeout is one minute, so the invocation's `custom_timeouts` follow the c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -30,6 +30,7 @@ def run_on_hosts(
     instance_ids: Sequence[pulumi.Input[str]],
     enable_parameter: bool = False,
     depends_on: Sequence[pulumi.Resource] | None = None,
+    parameters: pulumi.Input[Mapping[str, str]] | None = None,
 ) -> alicloud.ecs.EcsInvocation:
     command = alicloud.ecs.Command(
         f"{name}-command",
@@ -47,6 +48,9 @@ def run_on_hosts(
         command_id=command.id,
         instance_ids=list(instance_ids),
         repeat_mode="Once",
+        # Custom parameters (`{{name}}` in the content, enable_parameter): Pulumi diffs them key
+        # by key, so a settings change reads as the setting, not as a new Base64 content.
+        parameters=parameters,
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on or []),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import json
 import re
 import shlex
 import tarfile
@@ -20,6 +21,16 @@ from pathlib import Path
 
 # Cloud Assistant command content: at most 18 KB after Base64.
 COMMAND_B64_LIMIT = 18 * 1024
+# InvokeCommand `Parameters` (alibabacloud_ecs20140526 7.11.8, models/_invoke_command_request.py):
+# at most 10 custom parameters, keys up to 64 characters, and "after Base64 encoding, the total
+# length of the custom parameters and the original command content cannot exceed 24 KB". Issue 13
+# quotes 16 KB: we budget 16. Names: letters, digits, `-`, `_`, case-insensitive
+# (models/_create_command_request.py, CommandContent).
+PARAMETERS_MAX = 10
+PARAMETER_KEY_MAX = 64
+INVOKE_B64_LIMIT = 16 * 1024
+_PARAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PARAM_HEREDOC_END = "LLM_PARAM_EOF"
 
 USERDATA_DIR = Path(__file__).resolve().parents[2] / "userdata"
 
@@ -155,3 +166,140 @@ def pack_files(files: Mapping[str, str]) -> str:
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------
+# Static command content + invocation parameters (issue 13)
+#
+# A per-run phase (model sync, Ray, serving) runs its script as host setup installed it. What
+# varies between runs reaches it as Cloud Assistant custom parameters on the invocation, each a
+# one-line JSON value that Pulumi diffs key by key. The agent substitutes parameters as plain
+# text and then resolves `{{oos-secret:...}}`, `{{oos:...}}` and `{{ACS::...}}` in the result
+# (research notes Q2), so a value never holds `{{`, `}}` or a line break (settings validation,
+# rules_cloud.check_host_strings; checked here again), and the content writes each value into a
+# file through a quoted heredoc: data, never evaluated (userdata/lib/params.sh reads them).
+
+
+def camel(key: str) -> str:
+    """LLM_MODEL_WAIT_S -> modelWaitS (the inverse of params.sh's env_name)."""
+    first, *rest = key.removeprefix("LLM_").lower().split("_")
+    return first + "".join(w.capitalize() for w in rest)
+
+
+def env_name(camel_key: str) -> str:
+    return "LLM_" + re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel_key).upper()
+
+
+# Env values that are lists (one item per line) or KEY=value lines: as JSON lists and objects.
+_LIST_KEYS = frozenset({"LLM_VLLM_ARGS"})
+_MAP_KEYS = frozenset({"LLM_NCCL_ENV"})
+
+
+def _json_value(key: str, value: str) -> object:
+    if key in _LIST_KEYS:
+        return value.split("\n") if value else []
+    if key in _MAP_KEYS:
+        return dict(line.split("=", 1) for line in value.split("\n")) if value else {}
+    return int(value) if re.fullmatch(r"-?[1-9][0-9]{0,17}|0", value) else value
+
+
+def _one_line(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+def param_target(name: str, keys: Sequence[str]) -> str:
+    """The file a parameter is written to: LLM_<X> for a single variable, <name>.json for a group."""
+    return keys[0] if len(keys) == 1 else f"{name}.json"
+
+
+def split_params(
+    env: Mapping[str, str | int], groups: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(constants, targets, parameters): the env keys no group names stay in the static content;
+    each group becomes one parameter (name -> one-line JSON) written to its target file."""
+    checked = check_env(env)
+    if len(groups) > PARAMETERS_MAX:
+        raise ValueError(f"{len(groups)} parameters; Cloud Assistant takes at most {PARAMETERS_MAX}")
+    if len({g.lower() for g in groups}) != len(groups):
+        raise ValueError("parameter names are case-insensitive: two differ only in case")
+    grouped: set[str] = set()
+    targets: dict[str, str] = {}
+    params: dict[str, str] = {}
+    for name, keys in groups.items():
+        if not _PARAM_NAME.match(name) or name.upper().startswith("ACS::"):
+            raise ValueError(f"parameter name {name!r} must match {_PARAM_NAME.pattern}")
+        present = [k for k in keys if k in checked]
+        if not present:
+            raise ValueError(f"parameter {name}: none of {list(keys)} is in the env")
+        grouped |= set(present)
+        targets[name] = param_target(name, present)
+        if len(present) == 1:
+            value = _json_value(present[0], checked[present[0]])
+        else:
+            value = {camel(k): _json_value(k, checked[k]) for k in present}
+        text = _one_line(value)
+        for bad in ("{{", "}}", "\n", "\r", "\0"):
+            if bad in text:
+                raise ValueError(f"parameter {name}: {bad!r} in {text[:80]!r} (Cloud Assistant would read it)")
+        params[name] = text
+    constants = {k: v for k, v in checked.items() if k not in grouped}
+    return constants, targets, params
+
+
+def decode_params(targets: Mapping[str, str], params: Mapping[str, str]) -> dict[str, str]:
+    """What userdata/lib/params.sh exports for these parameters (a mirror, for tests and the plan)."""
+
+    def text(v: object) -> str:
+        if isinstance(v, list):
+            return "\n".join(text(x) for x in v)
+        if isinstance(v, dict):
+            return "\n".join(f"{k}={text(x)}" for k, x in v.items())
+        return str(v)
+
+    out: dict[str, str] = {}
+    for name, target in targets.items():
+        value = json.loads(params[name])
+        pairs = {target: value} if target.startswith("LLM_") else {env_name(k): v for k, v in value.items()}
+        out |= {k: text(v) for k, v in pairs.items()}
+    return out
+
+
+def render_runner(script: str, constants: Mapping[str, str | int], targets: Mapping[str, str], digest: str) -> str:
+    """Static command content: write each parameter to its file (quoted heredoc), export the
+    constants, then run the installed `userdata/<script>` through params.sh's llm_run."""
+    checked = check_env(constants)
+    for key, value in checked.items():
+        if "{{" in value and not _SECRET_REF.match(value):
+            raise ValueError(f"env {key}: '{{{{' is allowed only as a whole {{{{oos-secret:NAME}}}}")
+    lib = checked["LLM_LIB_DIR"]
+    for t in targets.values():
+        if not re.fullmatch(r"LLM_[A-Z0-9_]+|[A-Za-z0-9_-]+\.json", t):
+            raise ValueError(f"parameter file {t!r}")
+    writes = "".join(
+        f"cat >\"$p/{target}\" <<'{PARAM_HEREDOC_END}'\n{{{{{name}}}}}\n{PARAM_HEREDOC_END}\n"
+        for name, target in targets.items()
+    )
+    return (
+        "#!/bin/bash\n"
+        f"# llm-inference: runs userdata/{script} as host setup installed it in {lib}, with this run's\n"
+        "# settings: the invocation's parameters, each written below to a file as data (never evaluated).\n"
+        "set -euo pipefail\n"
+        "p=$(umask 077 && mktemp -d)\n"
+        "trap 'rm -rf \"$p\"' EXIT\n"
+        + writes
+        + env_block(checked)
+        + f". {shlex.quote(lib)}/lib/params.sh\n"
+        + f'llm_run {shlex.quote(lib)} {shlex.quote(script)} {digest} "$p"\n'
+    )
+
+
+def parameter_names(content: str) -> set[str]:
+    """The custom parameters a command content names (not the oos-secret/oos/ACS references)."""
+    names = {m.strip() for m in re.findall(r"\{\{([^{}]*)\}\}", content)}
+    return {n for n in names if not re.match(r"(?i)^(oos-secret:|oos:|acs::)", n)}
+
+
+def invoke_b64_size(content: str, params: Mapping[str, str]) -> int:
+    """Base64 length of the content plus the parameters (as the InvokeCommand JSON map)."""
+    encoded = base64.b64encode(json.dumps(dict(params), ensure_ascii=False).encode("utf-8"))
+    return len(encode_command(content)) + len(encoded)

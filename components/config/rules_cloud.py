@@ -129,25 +129,35 @@ def check_names(s: Settings) -> list[Problem]:
 
 
 def _host_strings(s: Settings) -> Iterable[tuple[str, str | None]]:
-    """String settings that reach a host in Cloud Assistant command content and have no stricter
-    charset of their own (served model names, the image and the revision have: check_names,
-    check_image, model.py)."""
+    """Every string setting that reaches a host as a Cloud Assistant invocation parameter (issue
+    13) or in command content. The agent substitutes parameters as plain text and then resolves
+    `{{oos-secret:...}}`, `{{oos:...}}` and `{{ACS::...}}` in the result with the instance's role
+    (research notes Q2): a value carrying `{{` could make the host fetch any secret parameter the
+    role can read. Checked for all of them, even those with a stricter charset of their own (the
+    image, the names, the revision: check_image, check_names, model.py), so that a later change
+    to one charset cannot open this."""
+    yield "vllm.image", s.vllm.image
+    yield "vllm.servedModelName", s.vllm.served_model_name
     for i, arg in enumerate(s.vllm.extra_args):
         yield f"vllm.extraArgs[{i}]", arg
     yield "vllm.reasoningParser", s.vllm.reasoning_parser
     if s.custom_model:
+        yield "customModel.name", s.custom_model.name
+        yield "customModel.servedModelName", s.custom_model.served_model_name
         yield "customModel.reasoningParser", s.custom_model.reasoning_parser
     yield "modelSource.uri", s.model_source.uri
+    yield "modelSource.revision", s.model_source.revision or None
     if s.mode == "ecs-cluster":
         for k, v in s.cluster.nccl_env.items():
             yield f"cluster.ncclEnv.{k}", v
+            yield f"cluster.ncclEnv.{k} (name)", k
 
 
 def check_host_strings(s: Settings) -> list[Problem]:
     return [
         Problem(
-            key,
-            "must not contain `{{`, `}}` or a line break (it travels in Cloud Assistant command content, which reads `{{...}}` as a parameter)",
+            key.removesuffix(" (name)"),
+            "must not contain `{{`, `}}` or a line break (it reaches the host as a Cloud Assistant parameter, and the agent resolves `{{...}}` references in parameters)",
             value,
             "a single line without {{ or }}",
         )
@@ -156,9 +166,50 @@ def check_host_strings(s: Settings) -> list[Problem]:
     ]
 
 
+# Bounds that keep a run's command content plus its parameters under the InvokeCommand limit
+# (24 KB after Base64; issue 13 budgets 16 KB: scripts.INVOKE_B64_LIMIT), pinned by
+# tests/unit/test_parameters.py with the longest values these allow.
+EXTRA_ARGS_CHARS_MAX = 1536
+EXTRA_ARGS_MAX = 64
+PARSER_MAX = 64
+OSS_URI_MAX = 1024  # an OSS object name is at most 1023 bytes
+NCCL_ENV_MAX = 16
+NCCL_VALUE_MAX = 128
+
+
+def check_parameter_sizes(s: Settings) -> list[Problem]:
+    out: list[Problem] = []
+    args = s.vllm.extra_args
+    if len(args) > EXTRA_ARGS_MAX or sum(len(a) for a in args) > EXTRA_ARGS_CHARS_MAX:
+        out.append(Problem(
+            "vllm.extraArgs", "too long for a Cloud Assistant parameter",
+            f"{len(args)} arguments, {sum(len(a) for a in args)} characters",
+            f"at most {EXTRA_ARGS_MAX} arguments and {EXTRA_ARGS_CHARS_MAX} characters in all",
+        ))  # fmt: skip
+    for key, value, limit in (
+        ("vllm.reasoningParser", s.vllm.reasoning_parser, PARSER_MAX),
+        ("customModel.reasoningParser", s.custom_model.reasoning_parser if s.custom_model else None, PARSER_MAX),
+        ("modelSource.uri", s.model_source.uri, OSS_URI_MAX),
+    ):
+        if value is not None and len(value) > limit:
+            out.append(Problem(key, "too long", f"{len(value)} characters", f"at most {limit}"))
+    if s.mode == "ecs-cluster":
+        env = s.cluster.nccl_env
+        if len(env) > NCCL_ENV_MAX:
+            out.append(Problem("cluster.ncclEnv", "too many variables", len(env), f"at most {NCCL_ENV_MAX}"))
+        for k, v in env.items():
+            if len(k) > 64 or len(v) > NCCL_VALUE_MAX:
+                out.append(Problem(f"cluster.ncclEnv.{k}", "too long", f"{len(k)}+{len(v)} characters",
+                                   f"a name of at most 64 and a value of at most {NCCL_VALUE_MAX}"))  # fmt: skip
+    return out
+
+
 def check_common(s: Settings) -> list[Problem]:
-    """Every mode's contract rules."""
-    return check_ids(s) + check_tags(s) + check_image(s) + check_names(s) + check_host_strings(s)
+    """Every mode's contract rules. A key a stricter rule already refused is not reported again
+    by the host-string rule (one problem per key and cause)."""
+    stricter = check_ids(s) + check_tags(s) + check_image(s) + check_names(s)
+    seen = {p.key for p in stricter}
+    return stricter + [p for p in check_host_strings(s) if p.key not in seen] + check_parameter_sizes(s)
 
 
 # ---------------------------------------------------------------------------------------------

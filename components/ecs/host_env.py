@@ -52,6 +52,8 @@ _COMMON = {
     "LLM_ETC_DIR": ETC_DIR,
     "LLM_LIB_DIR": LIB_DIR,
 }
+# Every phase gets these (a script may not need each).
+MODEL_ROOT_KEYS = tuple(_COMMON)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,41 @@ def disk_serial(disk_id: str) -> str:
     return disk_id.removeprefix("d-")
 
 
+# The invocation parameters of each per-run phase (issue 13): parameter name -> the LLM_*
+# variables it carries, one setting group per parameter, so that `pulumi preview --diff` shows the
+# setting that changed. Every other variable of the phase's env is a constant of this release and
+# stays in the static command content. At most 10 parameters (scripts.PARAMETERS_MAX); names are
+# case-insensitive and must not collide.
+SYNC_PARAMS: dict[str, tuple[str, ...]] = {
+    "model": (
+        "LLM_MODEL_SOURCE", "LLM_MODEL_REVISION", "LLM_MODEL_DIR", "LLM_MODEL_MARKER",
+        "LLM_EXPECTED_SHARDS", "LLM_EXPECTED_BYTES",
+    ),
+    "oss": ("LLM_OSS_REGION", "LLM_OSS_ENDPOINT", "LLM_RAM_ROLE"),
+}  # fmt: skip
+RAY_PARAMS: dict[str, tuple[str, ...]] = {
+    "image": ("LLM_VLLM_IMAGE",),
+    "ncclEnv": ("LLM_NCCL_ENV",),
+    "ray": ("LLM_RAY_HEAD_IP", "LLM_CLUSTER_NODES"),
+}
+SERVE_PARAMS: dict[str, tuple[str, ...]] = {
+    "image": ("LLM_VLLM_IMAGE",),
+    "vllmArgs": ("LLM_VLLM_ARGS",),
+    "model": ("LLM_MODEL_DIR", "LLM_MODEL_MARKER", "LLM_MODEL_WAIT_S"),
+    "serving": ("LLM_SERVED_MODEL_NAME", "LLM_HEALTH_WAIT_S", "LLM_GPUS_PER_NODE"),
+    "keyVersion": ("LLM_API_KEY_VERSION",),
+    "cluster": ("LLM_CLUSTER_NODES", "LLM_CLUSTER_NODE_IPS", "LLM_RAY_GENERATION"),
+}
+PHASE_PARAMS = {"model-sync.sh": SYNC_PARAMS, "ray-start.sh": RAY_PARAMS, "serve.sh": SERVE_PARAMS}
+
+
+def run_command(script: str, env: dict[str, str | int]) -> tuple[str, dict[str, str]]:
+    """(static command content, invocation parameters) of a per-run phase."""
+    constants, targets, params = scripts.split_params(env, PHASE_PARAMS[script])
+    content = scripts.render_runner(script, constants, targets, userdata.runner_digest(script))
+    return content, params
+
+
 def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
     archive, digest = userdata.packed_host_files(ray=si.erdma)
     return {
@@ -184,6 +221,22 @@ def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
         # Last: a long line that the plan files show unpacked (files/).
         "LLM_FILES_TGZ_B64": archive,
     }
+
+
+def scripts_env(ray: bool) -> dict[str, str | int]:
+    """install-scripts.sh: the per-run scripts, packed (userdata.runner_files)."""
+    archive, digest = userdata.packed_runner_files(ray)
+    return {
+        "LLM_STATE_DIR": STATE_DIR,
+        "LLM_LIB_DIR": LIB_DIR,
+        "LLM_FILES_HASH": digest,
+        "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
+        # Last: a long line that the plan files show unpacked (files/).
+        "LLM_FILES_TGZ_B64": archive,
+    }
+
+
+SCRIPTS_TIMEOUT_S = 600
 
 
 def setup_timeout_s() -> int:

@@ -9,6 +9,9 @@ reaches exactly the phases it feeds, and a change re-runs only those.
 - HostSetup (phase 1, one per node): installs the host's scripts and units and runs the host
   bootstrap (driver, Fabric Manager, Docker, eRDMA, model disk) until it has finished; keyed on
   the host files and the node's facts. Every other phase waits for it.
+- HostScripts (host-setup stage, one run on every node): installs the per-run scripts
+  (model-sync.sh, serve.sh, ray-start.sh, lib/) that the static per-run commands run with their
+  invocation's parameters; keyed on those files. Every later phase waits for it.
 - ModelSync (phase 2): the download from OSS to every node's disk, keyed on the model source
   and revision only: a serving change never re-downloads.
 - RayCluster (ecs-cluster): a long-lived Ray container under systemd on every node; returns
@@ -27,8 +30,10 @@ import pulumi
 
 from components.common import scripts
 from components.common.host_command import run_on_hosts
+from components.ecs import host_env
 
 HOST_SETUP = "llm:host:HostSetup"
+HOST_SCRIPTS = "llm:host:HostScripts"
 MODEL_SYNC = "llm:host:ModelSync"
 RAY_CLUSTER = "llm:host:RayCluster"
 SERVING = "llm:host:Serving"
@@ -43,7 +48,10 @@ class HostRun:
     timeout_s: int
     instance_ids: Sequence[pulumi.Input[str]]
     wait_for: Sequence[pulumi.Resource] = field(default_factory=list)
-    enable_parameter: bool = False  # for {{oos-secret:...}} (serving)
+    enable_parameter: bool = False  # for {{oos-secret:...}} (host setup: never)
+    # Per-run phases (model-sync.sh, ray-start.sh, serve.sh): static content that runs the script
+    # as host setup installed it; the settings travel as the invocation's parameters.
+    parameters: bool = False
 
 
 class HostPhase(pulumi.ComponentResource):
@@ -53,11 +61,19 @@ class HostPhase(pulumi.ComponentResource):
 
     def __init__(self, type_token: str, name: str, run: HostRun, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token, name, None, opts)
-        script = scripts.script_text(run.script)
-        content = pulumi.Output.from_input(run.env).apply(lambda env: scripts.render_command(script, env))
+        env = pulumi.Output.from_input(run.env)
+        parameters: pulumi.Output[dict[str, str]] | None = None
+        if run.parameters:
+            rendered = env.apply(lambda e: host_env.run_command(run.script, dict(e)))
+            content: pulumi.Output[str] = rendered.apply(lambda r: r[0])
+            parameters = rendered.apply(lambda r: r[1])
+        else:
+            script = scripts.script_text(run.script)
+            content = env.apply(lambda e: scripts.render_command(script, e))
         invocation = run_on_hosts(
             name, self, run.physical_name, run.description, content, run.timeout_s, run.instance_ids,
-            enable_parameter=run.enable_parameter, depends_on=run.wait_for,
+            enable_parameter=run.enable_parameter or run.parameters, depends_on=run.wait_for,
+            parameters=parameters,
         )  # fmt: skip
         self.invocation = invocation
         self.invocation_id = invocation.id

@@ -21,7 +21,7 @@ from components.common.run_logs import announce
 from components.config.plans import EcsPlan
 from components.ecs import host_env, userdata
 from components.ecs.gpu_node import GpuNode, GpuNodeArgs
-from components.ecs.host_phase import HOST_SETUP, MODEL_SYNC, RAY_CLUSTER, SERVING, HostPhase, HostRun
+from components.ecs.host_phase import HOST_SCRIPTS, HOST_SETUP, MODEL_SYNC, RAY_CLUSTER, SERVING, HostPhase, HostRun
 from components.ecs.model_access import ModelAccess, ModelAccessArgs
 from components.ecs.placement import Placement, PlacementArgs
 from components.ecs.public_access import PublicAccess, PublicAccessArgs
@@ -113,7 +113,20 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             strict=True,
         )
     }  # fmt: skip
-    all_ready: list[pulumi.Resource] = [ph.invocation for ph in setups.values()]
+    # The per-run scripts, on every node at once as soon as the agents answer (no bootstrap
+    # needed): the static per-run commands below run these copies (issue 13).
+    host_scripts = HostPhase(
+        HOST_SCRIPTS,
+        "host-scripts",
+        HostRun(
+            script="install-scripts.sh", env=host_env.scripts_env(p.cluster),
+            physical_name=f"{prefix}-host-scripts", description=f"{prefix}: install the per-run scripts",
+            timeout_s=host_env.SCRIPTS_TIMEOUT_S, instance_ids=all_ids,
+            wait_for=[*(x for n in nodes for x in n.ready), *gates.values()],
+        ),
+        opts,
+    )  # fmt: skip
+    all_ready: list[pulumi.Resource] = [ph.invocation for ph in setups.values()] + [host_scripts.invocation]
 
     # Every node downloads a full copy: each pipeline stage loads its layers from local disk.
     copy = host_env.model_copy(p)
@@ -122,8 +135,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         "model-sync",
         HostRun(
             script="model-sync.sh", env=access.role_name.apply(lambda role: host_env.sync_env(copy, role)),
-            physical_name=f"{prefix}-model-sync", description=f"{prefix}: download {copy.uri} ({copy.slug})",
-            timeout_s=host_env.sync_timeout_s(copy), instance_ids=all_ids, wait_for=all_ready,
+            physical_name=f"{prefix}-model-sync", description=f"{prefix}: download the model (invocation parameters)",
+            timeout_s=host_env.sync_timeout_s(copy), instance_ids=all_ids, wait_for=all_ready, parameters=True,
         ),
         opts,
     )  # fmt: skip
@@ -137,8 +150,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             "ray",
             HostRun(
                 script="ray-start.sh", env=master.private_ip.apply(lambda ip: host_env.ray_env(ray, ip)),
-                physical_name=f"{prefix}-ray", description=f"{prefix}: start Ray on {ray.nodes} nodes",
-                timeout_s=host_env.ray_timeout_s(), instance_ids=all_ids, wait_for=all_ready,
+                physical_name=f"{prefix}-ray", description=f"{prefix}: start Ray on every node (invocation parameters)",
+                timeout_s=host_env.ray_timeout_s(), instance_ids=all_ids, wait_for=all_ready, parameters=True,
             ),
             opts,
         )  # fmt: skip
@@ -154,9 +167,9 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
             env=pulumi.Output.all(key.parameter_name, *node_ips).apply(
                 lambda v: host_env.serve_env(serve, v[0], v[1:])
             ),
-            physical_name=f"{prefix}-serve", description=f"{prefix}: serve {serve.served_model_name} with vLLM",
+            physical_name=f"{prefix}-serve", description=f"{prefix}: serve the model with vLLM (invocation parameters)",
             timeout_s=host_env.serve_timeout_s(serve), instance_ids=[master.instance_id], wait_for=serve_after,
-            enable_parameter=True,  # for {{oos-secret:...}}
+            parameters=True,  # and {{oos-secret:...}} for the key
         ),
         opts,
     )  # fmt: skip
@@ -171,13 +184,16 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         )  # fmt: skip
         public_ip = public.ip_address
 
-    invocations |= {"modelSync": sync.invocation_id, "serving": serving.invocation_id}
+    invocations |= {
+        "hostScripts": host_scripts.invocation_id, "modelSync": sync.invocation_id, "serving": serving.invocation_id,
+    }  # fmt: skip
     if ray is not None:
         invocations["ray"] = ray_phase.invocation_id
     # Each run's status is all Pulumi keeps: say, per run, which command shows its output.
     stack = pulumi.get_stack()
     for name, ph in setups.items():
         announce(ph.invocation, stack, f"hostSetup-{name}")
+    announce(host_scripts.invocation, stack, "hostScripts")
     announce(sync.invocation, stack, "modelSync")
     announce(serving.invocation, stack, "serving")
     if ray is not None:

@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from components.common.scripts import check_env, pack_files, script_text, strip_comments
+from components.common.scripts import check_env, library_text, pack_files, script_text, strip_comments
 
 # User data: at most 16 KB before Base64 (older ECS docs; newer ones say 32 KB: we budget 16).
 USER_DATA_LIMIT = 16 * 1024
@@ -31,6 +31,15 @@ _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
 HOST_FILES = ("host-bootstrap.sh", "vllm-run.sh", "llm-bootstrap.service", "llm-vllm.service")
 # Added on ecs-cluster nodes (the Ray node under systemd; its settings come from ray-start.sh).
 RAY_FILES = ("ray-run.sh", "llm-ray.service")
+# The per-run scripts (issue 13): their Cloud Assistant commands are static and run the installed
+# copy with the invocation's parameters (components/common/scripts.py render_runner,
+# userdata/lib/params.sh). Installed in LLM_LIB_DIR, lib/*.sh in LLM_LIB_DIR/lib (so the scripts'
+# `. "$(dirname ...)/lib/common.sh"` line works there), by the host-scripts run of the host-setup
+# stage (userdata/install-scripts.sh): packed together with HOST_FILES, host setup's command
+# would be 28.7 KB after Base64, over the 18 KB budget (and the 24 KB API limit).
+RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
+RUNNER_FILES = ("model-sync.sh", "serve.sh", *RUNNER_LIBS)
+RAY_RUNNER_FILES = ("ray-start.sh",)
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -42,6 +51,8 @@ def render_user_data() -> str:
 def installed_text(name: str) -> str:
     """A host file as installed: scripts keep their shebang and lose their comment lines (the
     host-setup command must stay under its size budget); the commented source is userdata/."""
+    if name.startswith("lib/"):
+        return strip_comments(library_text(name))
     text = script_text(name)
     if not name.endswith(".sh"):
         return text
@@ -52,6 +63,23 @@ def installed_text(name: str) -> str:
 def host_files(ray: bool) -> dict[str, str]:
     """File name -> text of what host-setup.sh installs on a node."""
     return {name: installed_text(name) for name in HOST_FILES + (RAY_FILES if ray else ())}
+
+
+def runner_digest(script: str) -> str:
+    """sha256 of the installed script and the libraries it runs with, as params.sh's llm_run
+    computes it on the host (`cat script lib/common.sh lib/params.sh | sha256sum`): names this
+    release's scripts in the static content, so a changed script re-runs its phase once."""
+    return hashlib.sha256("".join(installed_text(n) for n in (script, *RUNNER_LIBS)).encode()).hexdigest()
+
+
+def runner_files(ray: bool) -> dict[str, str]:
+    """File name (relative to LLM_LIB_DIR) -> text of what install-scripts.sh installs."""
+    return {name: installed_text(name) for name in RUNNER_FILES + (RAY_RUNNER_FILES if ray else ())}
+
+
+def packed_runner_files(ray: bool) -> tuple[str, str]:
+    files = runner_files(ray)
+    return pack_files(files), files_hash(files)
 
 
 def files_hash(files: Mapping[str, str]) -> str:

@@ -435,6 +435,18 @@ class Sandbox:
             p.write_bytes(data)
         return base
 
+    def install_host_files(self, ray: bool = False) -> None:
+        """What install-scripts.sh installs in LLM_LIB_DIR (the scripts the static per-run
+        commands run, with lib/common.sh and lib/params.sh under lib/), without running it."""
+        from components.ecs import userdata
+
+        for name, text in userdata.runner_files(ray).items():
+            if name.endswith(".sh"):
+                path = self.lib / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+                path.chmod(0o755)
+
     def install_ossutil(self) -> None:
         self._write_stub(self.bindir / "ossutil", _STUBS["ossutil"])
 

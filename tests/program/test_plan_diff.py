@@ -13,8 +13,9 @@ from planner import run as plan
 from tests import planning as P
 from tests.regenerate_golden import GOLDEN
 
-SERVE = {"serving-command", "serving-invocation"}
-SYNC = {"model-sync-command", "model-sync-invocation"}
+# The commands are static (issue 13): a settings change re-runs the invocation only.
+SERVE = {"serving-invocation"}
+SYNC = {"model-sync-invocation"}
 MACHINE = {"node-instance", "node-model-disk", "node-model-disk-attach", "node-role-attach"}
 
 
@@ -71,7 +72,8 @@ def test_user_data_change_is_flagged_as_a_reboot():
     new = [{**old[0], "inputs": {"userData": "b", "tags": {"x": "1"}}}]
     d = plan_diff.diff_resources(old, new)
     effects = {c["property"]: c["effect"] for c in d["changed"][0]["changes"]}
-    assert effects == {"userData": plan_diff.REBOOTS, "tags": plan_diff.IN_PLACE}
+    # tags: updated by a helper outside this resource's file, so the facts leave it unknown.
+    assert effects == {"userData": plan_diff.REBOOTS, "tags": plan_diff.UNKNOWN}
     assert "| `n` | userData | updates in place (reboots the instance) | a | b |" in plan_diff.markdown(d)
 
 
@@ -85,7 +87,8 @@ def test_effects_follow_the_provider_schema():
 
 
 def test_unknown_properties_are_not_guessed():
-    assert plan_diff.effect("alicloud:vpc/network:Network", "cidrBlock") == plan_diff.UNKNOWN
+    assert plan_diff.effect("alicloud:vpc/network:Network", "noSuchProperty") == plan_diff.UNKNOWN
+    assert plan_diff.effect("kubernetes:apps/v1:Deployment", "spec") == plan_diff.UNKNOWN
 
 
 def cli(*args):
@@ -105,10 +108,16 @@ def test_cli_plan_diff_exit_code_and_json(tmp_path):
     cfg = P.write_stack(tmp_path, P.with_changes(P.stack_config(), vllm={"maxModelLen": 8192}))
     md = cli("--stack", "dev", "--config-file", str(cfg), "--out", str(new), "--diff", str(old), "--exit-code")
     assert md.returncode == 1
-    assert "| `serving-command` | commandContent | replaces |" in md.stdout
+    assert "| `serving-invocation` | vllmArgs | maxModelLen | 32768 | 8192 |" in md.stdout
+    assert "| serving interruption | vLLM reload on one group" in md.stdout
     js = cli("--stack", "dev", "--config-file", str(cfg), "--out", str(new), "--diff", str(old), "--json")
     assert js.returncode == 0
-    assert {c["name"] for c in json.loads(js.stdout)["changed"]} == SERVE
+    out = json.loads(js.stdout)
+    assert {c["name"] for c in out["changed"]} == SERVE
+    assert out["impact"]["vllm"] == "restarts (new settings)"
+    assert out["impact"]["reruns"] == [
+        {"phase": "serving (vLLM)", "run": "serving-invocation", "nodes": ["node"], "newRun": False}
+    ]
 
 
 def test_cli_config_error_exits_2_and_writes_nothing(tmp_path):

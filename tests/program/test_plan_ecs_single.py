@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -151,26 +152,30 @@ def test_r1_sized_disk_and_download_bounds(tmp_path):
     assert disk["size"] == fit.disk_size_gib(catalog.MODELS["deepseek-r1"]) == 852
     assert (disk["category"], disk["performanceLevel"]) == ("cloud_essd", "PL2")
     assert "burstingEnabled" not in disk
-    sync = base64.b64decode(res["model-sync-command"]["inputs"]["commandContent"]).decode()
+    sync = P.phase_text(res, "model-sync")
     assert "export LLM_EXPECTED_SHARDS=163\n" in sync
     assert "export LLM_EXPECTED_BYTES=688586727753\n" in sync
     # 688.6 GB at 100 MB/s, twice, plus 30 minutes: 15571 s; the command adds an hour for boot.
     assert res["model-sync-command"]["inputs"]["timeout"] == 3600 + 15571
     assert res["model-sync-invocation"]["options"]["customTimeouts"] == {"create": f"{-(-(3600 + 15571) // 60) + 10}m"}
-    serve = base64.b64decode(res["serving-command"]["inputs"]["commandContent"]).decode()
+    serve = P.phase_text(res, "serving")
     assert "--tensor-parallel-size\n8\n" in serve and "--served-model-name\nds\n" in serve
 
 
 def test_commands_timeouts_and_concurrency(dev):
     res = P.by_name(dev)
     sync, serve = res["model-sync-command"]["inputs"], res["serving-command"]["inputs"]
-    assert (sync["timeout"], sync["enableParameter"], sync["type"]) == (7200, False, "RunShellScript")
+    assert (sync["timeout"], sync["enableParameter"], sync["type"]) == (7200, True, "RunShellScript")
     assert (serve["timeout"], serve["enableParameter"]) == (3600 + 3600 + 2 * 3600, True)
     # Both wait for the host setup, not for each other: they run concurrently. Serving also waits
     # for the grant that lets the agent resolve the key.
     for inv, minutes, after in (
-        ("model-sync-invocation", 130, ["node-host-setup-invocation"]),
-        ("serving-invocation", 250, ["node-host-setup-invocation", "model-access-api-key-attach"]),
+        ("model-sync-invocation", 130, ["node-host-setup-invocation", "host-scripts-invocation"]),
+        (
+            "serving-invocation",
+            250,
+            ["node-host-setup-invocation", "host-scripts-invocation", "model-access-api-key-attach"],
+        ),
     ):
         opts = res[inv]["options"]
         assert opts["customTimeouts"] == {"create": f"{minutes}m"}
@@ -211,9 +216,12 @@ def test_disk_attachment_deletes_before_it_replaces(dev):
 
 def test_serving_command_carries_only_a_reference_to_the_key(dev):
     res = P.by_name(dev)
-    serve = base64.b64decode(res["serving-command"]["inputs"]["commandContent"]).decode()
+    serve = P.phase_content(res, "serving")
     assert "export LLM_API_KEY='{{oos-secret:llm-dev-api-key}}'\n" in serve
-    assert serve.count("{{") == 1
+    # The key's reference and the invocation's parameters, nothing else Cloud Assistant would read.
+    refs = re.findall(r"\{\{([^{}]*)\}\}", serve)
+    assert sorted(refs) == sorted(["oos-secret:llm-dev-api-key", *res["serving-invocation"]["inputs"]["parameters"]])
+    assert not any("{{" in v or "}}" in v for v in res["serving-invocation"]["inputs"]["parameters"].values())
     assert res["api-key-param"]["inputs"]["secretParameterName"] == "llm-dev-api-key"
     assert res["api-key-param"]["inputs"]["value"] == "[secret]"
     assert res["api-key-generated"]["inputs"]["overrideSpecial"] == "_-"
@@ -223,8 +231,11 @@ def test_serving_command_carries_only_a_reference_to_the_key(dev):
 def test_sizes_fit_the_limits(dev):
     res = P.by_name(dev)
     assert len(res["node-instance"]["inputs"]["userData"].encode()) <= userdata.USER_DATA_LIMIT
-    for name in ("model-sync-command", "serving-command"):
+    for name in ("model-sync-command", "serving-command", "host-scripts-command", "node-host-setup-command"):
         assert len(res[name]["inputs"]["commandContent"]) <= scripts.COMMAND_B64_LIMIT
+    for phase in ("model-sync", "serving"):
+        params = res[f"{phase}-invocation"]["inputs"]["parameters"]
+        assert scripts.invoke_b64_size(P.phase_content(res, phase), params) <= scripts.INVOKE_B64_LIMIT
 
 
 def test_every_child_has_its_component_as_parent(dev):
@@ -279,7 +290,7 @@ def test_every_invocation_waits_for_its_nodes_agent(dev):
     assert gate["type"] == "pulumi-python:dynamic:Resource" and gate["parent"] == "node"
     assert gate["inputs"]["instance_ids"] == ["node-instance-id"] and gate["inputs"]["region"] == "cn-hangzhou"
     invocations = [r for r in res.values() if r["type"] == "alicloud:ecs/ecsInvocation:EcsInvocation"]
-    assert len(invocations) == 3
+    assert len(invocations) == 4  # host setup, host scripts, model sync, serving
 
     def waits_for(name: str, target: str) -> bool:
         deps = res[name]["options"].get("dependsOn", [])

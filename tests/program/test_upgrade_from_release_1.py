@@ -34,6 +34,27 @@ def _encryption(nodes: list[str]) -> dict[tuple[str, str], str]:
     }
 
 
+def _new_instance_ids(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str]:
+    """With encryption on, every instance and model disk is replaced: whatever holds their IDs
+    changes too (planner/diff.py derives it, since offline IDs are stable)."""
+    if SYS_ENC != R:
+        return {}
+    out = {
+        (f"{n}-{res}", prop): R
+        for n in nodes
+        for res, prop in (
+            ("model-disk-attach", "instanceId"),
+            ("model-disk-attach", "diskId"),
+            ("role-attach", "instanceId"),
+        )
+    }
+    phases = ["model-sync", "serving"] + (["ray"] if ray else [])
+    out |= {(f"{ph}-invocation", "instanceIds"): R for ph in phases}
+    if public:
+        out[("public-access-eip-assoc", "instanceId")] = R
+    return out  # fmt: skip
+
+
 def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str]:
     """Release 2 on an ECS stack: user-data shrinks (one reboot per instance: host setup moved to
     a Cloud Assistant phase), every command re-runs once (no-ops on a set-up host:
@@ -44,38 +65,52 @@ def _ecs(nodes: list[str], ray: bool, public: bool) -> dict[tuple[str, str], str
     for phase in ("model-sync", "serving") + (("ray",) if ray else ()):
         out |= {
             (f"{phase}-command", "commandContent"): R,
+            # Issue 13: the content becomes static (once), the description no longer names a
+            # setting, and the settings move to the invocation's parameters.
+            (f"{phase}-command", "description"): R,
+            (f"{phase}-invocation", "parameters"): R,
             (f"{phase}-invocation", "commandId"): R,
             (f"{phase}-invocation", "options.dependsOn"): OPT,
         }
+        if phase != "serving":  # serving had parameters on already ({{oos-secret:...}})
+            out[(f"{phase}-command", "enableParameter")] = R
     if public:
         out[("public-access-eip-assoc", "options.deleteBeforeReplace")] = OPT
-    return out
+    return out | _new_instance_ids(nodes, ray, public)
 
 
 def _ecs_added(nodes: list[str]) -> set[str]:
     setup = {f"{n}-host-setup{suffix}" for n in nodes for suffix in ("", "-command", "-invocation")}
-    return setup | {f"{n}-agent-online" for n in nodes} | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    scripts = {"host-scripts", "host-scripts-command", "host-scripts-invocation"}  # issue 13
+    return (
+        setup
+        | scripts
+        | {f"{n}-agent-online" for n in nodes}
+        | {"model-access-api-key-policy", "model-access-api-key-attach"}
+    )
 
 
 # An acs stack of release 1 could not have been created (its cluster version was in ACK's
 # format): the notes advise destroy + up. What a diff shows all the same (docs/acs.md, upgrade):
-U, NPV = plan_diff.UNKNOWN, plan_diff.IN_PLACE + " (new policy version)"
+# Effects from planner/provider_facts.json (terraform-provider-alicloud's own source, issue 13):
+# IP where the provider's update code reads the property, U where the facts cannot say.
+U, NPV, IP = plan_diff.UNKNOWN, plan_diff.IN_PLACE + " (new policy version)", plan_diff.IN_PLACE
 _ACS = {
     ("acs-cluster", "addons"): U,
     ("acs-cluster", "newNatGateway"): U,
     ("acs-cluster", "podVswitchIds"): U,
-    ("acs-cluster", "version"): U,
-    ("acs-cluster", "vswitchIds"): U,
+    ("acs-cluster", "version"): IP,
+    ("acs-cluster", "vswitchIds"): IP,
     ("workload-private-service", "spec"): U,
-    ("jump-host-rbac", "permissions"): U,
+    ("jump-host-rbac", "permissions"): IP,
     ("jump-host-rbac", "options.dependsOn"): OPT,
     ("jump-host-manifests-command", "commandContent"): R,
     ("jump-host-manifests-command", "description"): R,
     ("jump-host-manifests-invocation", "commandId"): R,
     ("jump-host-instance", "userData"): REBOOT,  # kubectl for the default version's minor
-    ("jump-host-policy", "description"): U,
+    ("jump-host-policy", "description"): IP,
     ("jump-host-policy", "policyDocument"): NPV,
-    ("model-storage-rrsa-role", "assumeRolePolicyDocument"): U,
+    ("model-storage-rrsa-role", "assumeRolePolicyDocument"): IP,
     ("model-storage-namespace", "metadata"): U,
     ("model-storage-pv", "spec"): U,
     ("model-storage-service-account", "metadata"): U,
@@ -84,6 +119,12 @@ _ACS = {
     # now lists its keys with masked values: a change of the plan's format only, the cluster
     # sees the same Secret.
     ("jump-host-instance", "systemDiskEncrypted"): SYS_ENC,
+    # ... so what holds the jump host's ID changes with it.
+    **(
+        {("jump-host-role-attach", "instanceId"): R, ("jump-host-manifests-invocation", "instanceIds"): R}
+        if SYS_ENC == R
+        else {}
+    ),
     ("workload-api-key", "stringData"): U,
     # The readiness Job follows the workload (a new name, a new Job that proves the new pods).
     ("workload-readiness", "metadata"): U,
@@ -191,4 +232,6 @@ def test_encryption_off_changes_no_disk(tmp_path, stack):
     d = _with_encryption(tmp_path, stack, False)
     assert _disk_changes(d) == set()
     got = {(c["name"], x["property"]) for c in d["changed"] for x in c["changes"]}
-    assert got == set(EXPECTED[stack]) - {k for k in EXPECTED[stack] if k[1] in ENCRYPTION_PROPS}
+    # Without the replacements, nothing holding an instance or disk ID changes either.
+    follows = ENCRYPTION_PROPS | {"instanceId", "instanceIds", "diskId"}
+    assert got == set(EXPECTED[stack]) - {k for k in EXPECTED[stack] if k[1] in follows}

@@ -3,7 +3,9 @@ set up, the new scripts must restart nothing and rewrite no settings file.
 
 Each test runs release 1's command (decoded from tests/previous/release-1/<stack>) and then
 today's (from a fresh offline plan) on the same sandboxed host root, with the production paths
-mapped into the sandbox and the waits shortened.
+mapped into the sandbox and the waits shortened. Today's per-run commands are static and run the
+scripts host setup installed (issue 13): the sandbox gets those files, and the invocation's
+parameters are substituted into the content as plain text, as the Cloud Assistant agent does.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from tests.fakes.sandbox import API_KEY, REPO, Sandbox
 
 RELEASE_1 = REPO / "tests" / "previous" / "release-1"
 _WAITS = re.compile(r"^export (LLM_[A-Z_]*_WAIT_S)=\d+$", re.M)
+_JSON_WAITS = re.compile(r'("[a-z][A-Za-z]*WaitS"): \d+')
+
+
+def substitute(content: str, parameters: dict[str, str]) -> str:
+    """The agent's substitution of custom parameters: plain text replacement of `{{name}}`."""
+    for name, value in parameters.items():
+        content = content.replace("{{" + name + "}}", value)
+    return content
 
 
 def _decode(resources: list[dict], name: str) -> str:
     (res,) = [r for r in resources if r["name"] == name]
-    return base64.b64decode(res["inputs"]["commandContent"]).decode()
+    content = base64.b64decode(res["inputs"]["commandContent"]).decode()
+    invocation = [r for r in resources if r["name"] == name.removesuffix("-command") + "-invocation"]
+    return substitute(content, invocation[0]["inputs"].get("parameters") or {}) if invocation else content
 
 
 def release_1(stack: str, name: str) -> str:
@@ -52,6 +64,7 @@ def sandboxed(content: str, sb: Sandbox) -> str:
         content = content.replace(host, str(local))
     content = re.sub(r"'\{\{oos-secret:[A-Za-z0-9_.-]+\}\}'", API_KEY, content)
     content = _WAITS.sub(lambda m: f"export {m[1]}=2", content)
+    content = _JSON_WAITS.sub(lambda m: f"{m[1]}: 2", content)
     content = re.sub(r"^export LLM_POLL_S=\d+$", "export LLM_POLL_S=0.1", content, flags=re.M)
     return re.sub(r"^export LLM_PULL_BACKOFF_S=\d+$", "export LLM_PULL_BACKOFF_S=0", content, flags=re.M)
 
@@ -61,11 +74,13 @@ def _settings(sb: Sandbox) -> dict[str, bytes]:
 
 
 def _model_dir(content: str) -> Path:
-    return Path(re.search(r"^export LLM_MODEL_DIR=(\S+)$", content, re.M)[1].strip("'"))  # type: ignore[index]
+    m = re.search(r"^export LLM_MODEL_DIR=(\S+)$", content, re.M) or re.search(r'"modelDir": "([^"]+)"', content)
+    return Path(m[1].strip("'"))  # type: ignore[index]
 
 
-def _synced_host(tmp_path: Path, serve_content: str) -> Sandbox:
+def _synced_host(tmp_path: Path, serve_content: str, ray: bool = False) -> Sandbox:
     sb = Sandbox(tmp_path)
+    sb.install_host_files(ray)  # today's host setup, which runs before any of today's commands
     (sb.state / "bootstrap.done").touch()
     model = _model_dir(sandboxed(serve_content, sb))
     model.mkdir(parents=True)
@@ -114,7 +129,7 @@ HEAD, WORKER = "192.168.0.10", "192.168.0.11"  # the offline plan's node address
 def test_cluster_ray_start_restarts_nothing(tmp_path, role_ip):
     old, new = release_1("prod", "ray-command"), current("prod", "ray-command")
     assert old != new
-    sb = _synced_host(tmp_path, release_1("prod", "serving-command"))
+    sb = _synced_host(tmp_path, release_1("prod", "serving-command"), ray=True)
     env = {"LLM_LOCAL_IPS": role_ip, "LLM_RAY_JOIN_WAIT_S": "2"}
     first = sb.run_text(bare=True, content=sandboxed(old, sb), env=env)
     assert first.returncode == 0, first.stderr
@@ -130,7 +145,7 @@ def test_cluster_ray_start_restarts_nothing(tmp_path, role_ip):
 def test_cluster_serve_restarts_nothing(tmp_path):
     old, new = release_1("prod", "serving-command"), current("prod", "serving-command")
     assert old != new
-    sb = _synced_host(tmp_path, old)
+    sb = _synced_host(tmp_path, old, ray=True)
     ray = sb.run_text(bare=True, content=sandboxed(release_1("prod", "ray-command"), sb), env={"LLM_LOCAL_IPS": HEAD})
     assert ray.returncode == 0, ray.stderr
     sb.ray_nodes({HEAD: (8, sb.models), WORKER: (8, sb.models)})

@@ -284,3 +284,23 @@ def test_secret_rule_can_fail():
     bad = {"jobs": {"x": {"steps": [{"run": "echo hi", "with": {"token": "${{ secrets.T }}"}}]}}}
     offending = [p for p, v in _walk(bad) if isinstance(v, str) and "secrets." in v and p[-2] != "env"]
     assert offending
+
+
+def test_pr_comment_is_fitted_to_githubs_limit_and_the_full_diff_uploaded():
+    job = load("pr.yml")["jobs"]["plan"]
+    script = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'python head/tools/fit_comment.py "$out/plan-diff.md" "$comment"' in script
+    assert script.index("fit_comment.py") < script.index('cat "$comment" >> "$GITHUB_STEP_SUMMARY"')
+    paths = [s["with"]["path"] for s in steps_using(job, "actions/upload-artifact@v4")]
+    assert "${{ runner.temp }}/plans/plan-diff.md" in paths
+
+
+def test_fit_comment_truncates_large_diffs_with_a_note():
+    from tools.fit_comment import GITHUB_COMMENT_MAX, fit
+
+    small = "### Offline plan diff\n\nNo changes.\n"
+    assert fit(small) == small
+    big = "<details><summary>x</summary>\n\n```diff\n" + "+a line of a large diff\n" * 5000
+    out = fit(big)
+    assert len(out) <= GITHUB_COMMENT_MAX and "**Truncated**" in out and "offline-plan-diff" in out
+    assert out.count("```") % 2 == 0 and out.count("<details>") == out.count("</details>")

@@ -53,7 +53,7 @@ TPW = "must divide the model's 28 attention heads and not exceed the 4 GPUs of e
 TPXPP = "llm:vllm.pipelineParallelSize: TP x PP must equal the {gpus} GPUs of {n} x ecs.ebmgn8v.48xlarge"
 MAXC = "Cloud Assistant's maximum command timeout of 86400 s (unverified bound)"
 NAME = "must be safe as a name and a path segment: letters, digits, . _ -, starting with a letter or digit, no `..`, at most 64"
-HOST = "must not contain `{{`, `}}` or a line break (it travels in Cloud Assistant command content, which reads `{{...}}` as a parameter)"
+HOST = "must not contain `{{`, `}}` or a line break (it reaches the host as a Cloud Assistant parameter, and the agent resolves `{{...}}` references in parameters)"
 KEYPAIR = "not an ECS key pair name (2-128 characters, starting with a letter)"
 TAGS20 = "llm:tags: at most 20 tags per resource, counting the stack's own managed-by and llm-stack (got {n}; allowed at most 18 of your own)"
 

@@ -179,8 +179,8 @@ _NAME = (
 )
 _NAME_ALLOWED = "allowed [A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _HOST = (
-    "must not contain `{{`, `}}` or a line break (it travels in Cloud Assistant command content, which"
-    " reads `{{...}}` as a parameter)"
+    "must not contain `{{`, `}}` or a line break (it reaches the host as a Cloud Assistant parameter, and the"
+    " agent resolves `{{...}}` references in parameters)"
 )
 _HOST_ALLOWED = "allowed a single line without {{ or }}"
 _IMAGE = "not an image reference (registry/path:tag or @sha256:<64 hex>, lower-case path)"
