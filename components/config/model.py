@@ -315,7 +315,7 @@ class AcsSettings(_Model):
 
 
 # A KMS key ID: a UUID (keys of the default KMS instance) or `key-<alphanumerics>` (keys of a KMS
-# instance). The exact grammar has no primary source (unverified; docs/cloud-contracts-hardening.md).
+# instance). The exact grammar has no primary source (unverified; docs/cloud-contracts.md, section "Hardening").
 KMS_KEY_ID = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|key-[a-z0-9]{4,64})$")
 
 

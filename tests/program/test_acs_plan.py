@@ -244,6 +244,8 @@ def test_readiness_job_gates_the_update(qwq, r1):
         vols = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
         assert vols["api-key"]["secret"]["secretName"] == "vllm-api-key"
         assert env["LLM_URL"]["value"] == "http://vllm-private.llm-model.svc.cluster.local:8000/v1/chat/completions"
+        # No small in-region image has a source: the Job runs the vLLM image by default.
+        assert "/egs/vllm:" in c["image"]
 
 
 def test_lws_controller_release(r1, qwq):

@@ -443,6 +443,24 @@ def test_the_read_only_check_can_fail():
     assert READ_ONLY.match("DescribeImages") and READ_ONLY.match("list_objects_v2")
 
 
+def test_the_default_client_factory_builds_each_client_offline():
+    """The real clients are built (no call is made): the OSS one takes the region and asks the
+    credential chain for the key only when it signs (an empty STS token becomes None)."""
+    keys = SimpleNamespace(access_key_id="AK", access_key_secret="SK", security_token="")
+    cred = SimpleNamespace(get_credential=lambda: keys)
+    oss_client = preflight.default_client_factory("oss", "cn-hangzhou", cred)
+    opts = oss_client._client._options
+    got = opts.credentials_provider.get_credentials()
+    assert opts.region == "cn-hangzhou"
+    assert (got.access_key_id, got.access_key_secret, got.security_token) == ("AK", "SK", None)
+    for service, module in (("ecs", "alibabacloud_ecs20140526"), ("quotas", "alibabacloud_quotas20200510"),
+                            ("cs", "alibabacloud_cs20151215")):  # fmt: skip
+        client = preflight.default_client_factory(service, "cn-hangzhou", cred)
+        assert type(client).__module__ == f"{module}.client" and client._region_id == "cn-hangzhou"
+    with pytest.raises(ValueError):
+        preflight.default_client_factory("nope", "cn-hangzhou", cred)
+
+
 def test_registered_as_a_command():
     from stackctl.__main__ import COMMANDS
 
