@@ -31,6 +31,9 @@ _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
 HOST_FILES = ("host-bootstrap.sh", "vllm-run.sh", "llm-bootstrap.service", "llm-vllm.service")
 # Added on ecs-cluster nodes (the Ray node under systemd; its settings come from ray-start.sh).
 RAY_FILES = ("ray-run.sh", "llm-ray.service")
+# Added with llm:observability (metrics: arms; logs: sls), units started with the bootstrap.
+METRICS_FILES = ("dcgm-run.sh", "llm-dcgm.service")
+LOGS_FILES = ("logtail-install.sh", "llm-logtail.service")
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -49,9 +52,10 @@ def installed_text(name: str) -> str:
     return f"{shebang}\n# userdata/{name} of llm-inference, comments stripped\n{strip_comments(body)}"
 
 
-def host_files(ray: bool) -> dict[str, str]:
+def host_files(ray: bool, metrics: bool = False, logs: bool = False) -> dict[str, str]:
     """File name -> text of what host-setup.sh installs on a node."""
-    return {name: installed_text(name) for name in HOST_FILES + (RAY_FILES if ray else ())}
+    extra = (METRICS_FILES if metrics else ()) + (LOGS_FILES if logs else ())
+    return {name: installed_text(name) for name in HOST_FILES + (RAY_FILES if ray else ()) + extra}
 
 
 def files_hash(files: Mapping[str, str]) -> str:
@@ -73,7 +77,7 @@ def host_env_text(env: Mapping[str, str | int]) -> str:
     return "\n".join(f"{k}={v}" for k, v in checked.items())
 
 
-def packed_host_files(ray: bool) -> tuple[str, str]:
+def packed_host_files(ray: bool, metrics: bool = False, logs: bool = False) -> tuple[str, str]:
     """(Base64 tar.gz, hash) of the host files, reproducible: same files, same text."""
-    files = host_files(ray)
+    files = host_files(ray, metrics, logs)
     return pack_files(files), files_hash(files)
