@@ -159,7 +159,6 @@ def stdout_logtail_detail(namespace: str) -> str:
                         "detail": {
                             "Stdout": True,
                             "Stderr": True,
-                            "IncludeK8sLabel": {},
                             "K8sNamespaceRegex": f"^{namespace}$",
                         },
                     }

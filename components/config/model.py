@@ -357,9 +357,7 @@ DEFAULT_DCGM_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:2.3.5-2.6.5-ubuntu20.04"
 DCGM_PORT = 9400  # dcgm-exporter's default listen address :9400
 # SLS: Logtail installer for Linux servers, from the region's internal OSS bucket (SLS docs,
 # "Install Logtail on a Linux server"; unverified offline). {region} is filled in.
-DEFAULT_LOGTAIL_INSTALLER_URL = (
-    "http://logtail-release-{region}.oss-{region}-internal.aliyuncs.com/linux64/logtail.sh"
-)
+DEFAULT_LOGTAIL_INSTALLER_URL = "http://logtail-release-{region}.oss-{region}-internal.aliyuncs.com/linux64/logtail.sh"
 # SLS logstore TTL: 1-3650 days, 3650 = permanent (pulumi_alicloud log.Store retention_period).
 LOG_RETENTION_MAX_DAYS = 3650
 

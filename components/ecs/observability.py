@@ -67,9 +67,7 @@ class Observability(pulumi.ComponentResource):
                     cluster_id=prom.cluster_id,
                     type="customJob",
                     status="run",
-                    config_yaml=targets.apply(
-                        lambda t, job=job: obs.scrape_config(job, t, s.scrape_interval_s)
-                    ),
+                    config_yaml=targets.apply(lambda t, job=job: obs.scrape_config(job, t, s.scrape_interval_s)),
                     opts=child,
                 )
             alicloud.ecs.SecurityGroupRule(
@@ -86,9 +84,7 @@ class Observability(pulumi.ComponentResource):
                 opts=child,
             )
             if s.alarms is not None:
-                rules = obs.alert_rules(
-                    s.alarms, f'job="{obs.VLLM_JOB}"', f'job="{obs.DCGM_JOB}"', len(args.node_ips)
-                )
+                rules = obs.alert_rules(s.alarms, f'job="{obs.VLLM_JOB}"', f'job="{obs.DCGM_JOB}"', len(args.node_ips))
                 obs.declare_alarms(p, s.alarms, prom.cluster_id, rules, self)
             outputs["prometheusId"] = prom.cluster_id
 
