@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("stackctl.smoke", "send one real chat completion to the endpoint and time it"),
     "bench": ("stackctl.loadtest", "bounded load test of the endpoint"),
     "logs": ("stackctl.logs", "show the last Cloud Assistant invocation results per node"),
+    "top": ("stackctl.top", "live view of the endpoint's vLLM /metrics (requests, tokens/s, TTFT/TPOT, KV cache)"),
 }
 
 

@@ -119,20 +119,17 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         observe = AcsObservability("observability", AcsObservabilityArgs(
             prefix=prefix, settings=s.observability, cluster_id=cluster.cluster_id, manifest=m, tags=tags), opts)  # fmt: skip
         extra["observability"] = observe.outputs
-    return (
-        extra
-        | endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip)
-        | {
-            "apiKey": key.value,
-            "clusterId": cluster.cluster_id,
-            "clusterSecurityGroupId": cluster.security_group_id,
-            "kubeconfigExpiration": cluster.kubeconfig_expiration,
-            "jumpHostId": jump.instance_id,
-            "jumpHostPrivateIp": jump.private_ip,
-            "workload": f"{'LeaderWorkerSet' if p.lws else 'Deployment'} {NAMESPACE_K8S}/{m.app}",
-            "gpusPerPod": p.gpus_per_pod,
-            "groupSize": p.group_size,
-            "tensorParallelSize": p.tensor_parallel,
-            "pipelineParallelSize": p.pipeline_parallel,
-        }
-    )
+    outputs = endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip) | {
+        "apiKey": key.value,
+        "clusterId": cluster.cluster_id,
+        "clusterSecurityGroupId": cluster.security_group_id,
+        "kubeconfigExpiration": cluster.kubeconfig_expiration,
+        "jumpHostId": jump.instance_id,
+        "jumpHostPrivateIp": jump.private_ip,
+        "workload": f"{'LeaderWorkerSet' if p.lws else 'Deployment'} {NAMESPACE_K8S}/{m.app}",
+        "gpusPerPod": p.gpus_per_pod,
+        "groupSize": p.group_size,
+        "tensorParallelSize": p.tensor_parallel,
+        "pipelineParallelSize": p.pipeline_parallel,
+    }
+    return outputs | extra
