@@ -263,12 +263,17 @@ def declare_alarms(
             }
         ],
         notify_rules=[
-            {
-                "notify_objects": [
-                    {"notify_object_id": group_id, "notify_type": "ARMS_CONTACT_GROUP", "name": a.contact_group}
+            alicloud.arms.DispatchRuleNotifyRuleArgs(
+                notify_objects=[
+                    alicloud.arms.DispatchRuleNotifyRuleNotifyObjectArgs(
+                        notify_object_id=group_id, notify_type="ARMS_CONTACT_GROUP", name=a.contact_group
+                    )
                 ],
-                "notify_channels": ["email", "sms"],
-            }
+                notify_channels=["email", "sms"],
+                # Required by the provider schema; the whole day (the docs' example uses HH:MM).
+                notify_start_time="00:00",
+                notify_end_time="23:59",
+            )
         ],
         opts=opts,
     )  # fmt: skip

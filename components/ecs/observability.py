@@ -61,13 +61,17 @@ class Observability(pulumi.ComponentResource):
             self.prometheus_id = prom.cluster_id
             vllm_targets = pulumi.Output.all(*args.serving_ips).apply(lambda ips: _targets(list(ips), PORT))
             dcgm_targets = pulumi.Output.all(*args.node_ips).apply(lambda ips: _targets(list(ips), DCGM_PORT))
+
+            def job_yaml(job: str, targets: pulumi.Output[list[str]]) -> pulumi.Output[str]:
+                return targets.apply(lambda t: obs.scrape_config(job, t, s.scrape_interval_s))
+
             for job, targets in ((obs.VLLM_JOB, vllm_targets), (obs.DCGM_JOB, dcgm_targets)):
                 alicloud.arms.PrometheusMonitoring(
                     f"scrape-{job.removeprefix('llm-')}",
                     cluster_id=prom.cluster_id,
                     type="customJob",
                     status="run",
-                    config_yaml=targets.apply(lambda t, job=job: obs.scrape_config(job, t, s.scrape_interval_s)),
+                    config_yaml=job_yaml(job, targets),
                     opts=child,
                 )
             alicloud.ecs.SecurityGroupRule(

@@ -116,19 +116,50 @@ class _Metrics:
             return m.labels(*values)
 
         r = self.registry
-        self.running = labelled(Gauge("vllm:num_requests_running", "Number of requests in model execution batches.", names, registry=r))
-        self.waiting = labelled(Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", names, registry=r))
-        self.kv = labelled(Gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", names, registry=r))
-        self.prompt = labelled(Counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", names, registry=r))
-        self.generation = labelled(Counter("vllm:generation_tokens_total", "Number of generation tokens processed.", names, registry=r))
-        self.success = Counter("vllm:request_success_total", "Count of successfully processed requests.",
-                               [*names, "finished_reason"], registry=r)
-        self.ttft = labelled(Histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
-                                       names, buckets=self.TTFT_BUCKETS, registry=r))
-        self.tpot = labelled(Histogram("vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.",
-                                       names, buckets=self.TPOT_BUCKETS, registry=r))
-        self.e2e = labelled(Histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
-                                      names, registry=r))
+        self.running = labelled(
+            Gauge("vllm:num_requests_running", "Number of requests in model execution batches.", names, registry=r)
+        )
+        self.waiting = labelled(
+            Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", names, registry=r)
+        )
+        self.kv = labelled(
+            Gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", names, registry=r)
+        )
+        self.prompt = labelled(
+            Counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", names, registry=r)
+        )
+        self.generation = labelled(
+            Counter("vllm:generation_tokens_total", "Number of generation tokens processed.", names, registry=r)
+        )
+        self.success = Counter(
+            "vllm:request_success_total",
+            "Count of successfully processed requests.",
+            [*names, "finished_reason"],
+            registry=r,
+        )
+        self.ttft = labelled(
+            Histogram(
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                names,
+                buckets=self.TTFT_BUCKETS,
+                registry=r,
+            )
+        )
+        self.tpot = labelled(
+            Histogram(
+                "vllm:time_per_output_token_seconds",
+                "Histogram of time per output token in seconds.",
+                names,
+                buckets=self.TPOT_BUCKETS,
+                registry=r,
+            )
+        )
+        self.e2e = labelled(
+            Histogram(
+                "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", names, registry=r
+            )
+        )
         self.http = Counter("http_requests_total", "Total number of requests by method, status and handler.",
                             ["method", "status", "handler"], registry=r)  # fmt: skip
         self._values = values

@@ -101,7 +101,10 @@ def test_logstore_and_logtail_config(tmp_path):
     group = res["log-machines"]["inputs"]
     assert group["identifyType"] == "ip" and len(group["identifyLists"]) >= 2
     att = res["logtail-journal-attachment"]["inputs"]
-    assert att["machineGroupName"] == group["name"] and att["logtailConfigName"] == res["logtail-journal"]["inputs"]["name"]
+    assert (
+        att["machineGroupName"] == group["name"]
+        and att["logtailConfigName"] == res["logtail-journal"]["inputs"]["name"]
+    )
     charts = json.loads(res["errors"]["inputs"]["charList"])
     query = charts[0]["search"]["query"]
     for phrase in ("CUDA out of memory", "NCCL error", "Xid", "node lost"):
@@ -122,8 +125,14 @@ def test_each_alarm_metric_and_threshold(tmp_path):
     assert "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS" in rules["alert-gpu-memory-errors"]["expression"]
     assert rules["alert-node-lost"]["expression"].endswith("< 2")
     (dispatch,) = P.of_type(result, "alicloud:arms/dispatchRule:DispatchRule")
-    (obj,) = dispatch["inputs"]["notifyRules"][0]["notifyObjects"]
-    assert obj == {"name": "llm-oncall", "notifyObjectId": "mock-contact-group-llm-oncall", "notifyType": "ARMS_CONTACT_GROUP"}
+    notify = dispatch["inputs"]["notifyRules"][0]
+    assert (notify["notifyStartTime"], notify["notifyEndTime"]) == ("00:00", "23:59")  # required fields
+    (obj,) = notify["notifyObjects"]
+    assert obj == {
+        "name": "llm-oncall",
+        "notifyObjectId": "mock-contact-group-llm-oncall",
+        "notifyType": "ARMS_CONTACT_GROUP",
+    }
     for r in rules.values():
         assert r["notifyType"] == "DISPATCH_RULE" and r["dispatchRuleId"] == "alert-dispatch-id"
 
@@ -149,7 +158,9 @@ def test_acs_pod_monitor_and_stdout_logs(tmp_path):
     res = P.by_name(result)
     pm = yaml.safe_load(res["pod-monitor"]["inputs"]["configYaml"])
     assert pm["kind"] == "PodMonitor" and pm["apiVersion"] == "monitoring.coreos.com/v1"
-    assert pm["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s", "scheme": "http"}]
+    assert pm["spec"]["podMetricsEndpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "15s", "scheme": "http"}
+    ]
     assert res["prometheus-env"]["inputs"]["bindResourceId"] == "acs-cluster-id"
     detail = json.loads(res["logtail-stdout"]["inputs"]["inputDetail"])
     assert detail["plugin"]["inputs"][0]["type"] == "service_docker_stdout"

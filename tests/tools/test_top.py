@@ -22,7 +22,9 @@ def _traffic(srv: TestServer, n: int) -> threading.Thread:
 
     def go() -> None:
         for _ in range(n):
-            list(client.chat.completions.create(model="ds", messages=[{"role": "user", "content": "a b c"}], stream=True))
+            list(
+                client.chat.completions.create(model="ds", messages=[{"role": "user", "content": "a b c"}], stream=True)
+            )
 
     th = threading.Thread(target=go)
     th.start()
@@ -47,7 +49,10 @@ def test_metrics_move_with_traffic_and_need_no_key():
         before = top.scrape(url, 5)
         _traffic(srv, 5).join()
         after = top.scrape(url, 5)
-        assert after.counters["vllm:generation_tokens_total"] - before.counters.get("vllm:generation_tokens_total", 0) == 30
+        assert (
+            after.counters["vllm:generation_tokens_total"] - before.counters.get("vllm:generation_tokens_total", 0)
+            == 30
+        )
         assert after.buckets[top.TTFT][float("inf")] == 5
         fams = {f.name for f in text_string_to_metric_families(top.fetch(url, 5))}
         assert {"vllm:num_requests_running", "vllm:time_per_output_token_seconds", "http_requests"} <= fams

@@ -98,7 +98,11 @@ def test_host_files_added_only_with_observability():
 
 
 def test_logtail_configs_carry_no_secret_and_parse():
-    for text in (obs.journal_logtail_detail(), obs.stdout_logtail_detail("llm-model"), obs.error_dashboard_charts("llm")):
+    for text in (
+        obs.journal_logtail_detail(),
+        obs.stdout_logtail_detail("llm-model"),
+        obs.error_dashboard_charts("llm"),
+    ):
         json.loads(text)
         assert "KEY" not in text.upper().replace("LOGSTORE", "")
 
