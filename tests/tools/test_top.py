@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from openai import OpenAI
@@ -48,11 +49,18 @@ def test_metrics_move_with_traffic_and_need_no_key():
         url = f"http://127.0.0.1:{srv.port}/metrics"
         before = top.scrape(url, 5)
         _traffic(srv, 5).join()
-        after = top.scrape(url, 5)
-        assert (
-            after.counters["vllm:generation_tokens_total"] - before.counters.get("vllm:generation_tokens_total", 0)
-            == 30
+        # The server records a request's metrics just after its last byte (as vLLM does after
+        # the response): wait, bounded, for the fifth.
+        deadline = time.monotonic() + 5
+        while True:
+            after = top.scrape(url, 5)
+            if after.buckets[top.TTFT][float("inf")] == 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        generated = after.counters["vllm:generation_tokens_total"] - before.counters.get(
+            "vllm:generation_tokens_total", 0
         )
+        assert generated == 30
         assert after.buckets[top.TTFT][float("inf")] == 5
         fams = {f.name for f in text_string_to_metric_families(top.fetch(url, 5))}
         assert {"vllm:num_requests_running", "vllm:time_per_output_token_seconds", "http_requests"} <= fams
