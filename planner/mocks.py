@@ -82,6 +82,8 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
                 "rrsaOidcIssuerUrl": f"https://oidc-ack-mock.example/{name}-id",
             },
         )
+    elif typ == "alicloud:arms/prometheus:Prometheus":
+        state.setdefault("clusterId", f"{name}-cluster-id")  # what alert rules and scrape jobs reference
     elif typ == "alicloud:ram/role:Role":
         state.setdefault("roleId", f"3{int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10**17:017d}")
         state.setdefault("arn", f"acs:ram::1234567890:role/{inputs.get('roleName', name)}")
@@ -130,6 +132,10 @@ def run_under_mocks(
                     "expiration": "2030-01-01T00:00:00Z", "certificateAuthorities": [],
                     "temporaryDurationMinutes": args.args.get("temporaryDurationMinutes"),
                 }, []  # fmt: skip
+            if args.token == "alicloud:arms/getAlertContactGroups:getAlertContactGroups":
+                # llm:observability.alarms names an existing contact group; offline it resolves to one ID.
+                name = args.args.get("alertContactGroupName", "")
+                return {"id": "groups", "ids": [f"mock-contact-group-{name}"], "names": [name], "groups": []}, []
             return {}, []
 
     class Monitor(pmocks.MockMonitor):

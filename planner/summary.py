@@ -61,6 +61,7 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         lines.append(f"- invocation `{inv['name']}`: create timeout {opts.get('customTimeouts', {}).get('create', 'default (1m)')}"
                      f", waits for {', '.join(opts.get('dependsOn', [])) or 'nothing explicit'}")  # fmt: skip
 
+    lines += _observability(resources)
     lines += ["", "## What is reachable from outside the VPC", ""]
     public = False
     for rule in _find(resources, "alicloud:ecs/securityGroupRule:SecurityGroupRule"):
@@ -88,3 +89,41 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         lines.append("- no public endpoint (private only)")
     lines += ["", "## Outputs", "", "```json", json.dumps(outputs, indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(lines)
+
+
+# llm:observability: what each setting adds, and who bills it (ARMS by metric samples, SLS by
+# ingested and stored volume; docs/cloud-contracts-observability.md).
+_OBSERVE = {
+    "alicloud:arms/prometheus:Prometheus": "ARMS Prometheus instance (billed by ingested samples)",
+    "alicloud:arms/environment:Environment": "ARMS Prometheus environment for the cluster (billed by samples)",
+    "alicloud:arms/prometheusMonitoring:PrometheusMonitoring": "scrape job",
+    "alicloud:arms/envPodMonitor:EnvPodMonitor": "PodMonitor",
+    "alicloud:arms/prometheusAlertRule:PrometheusAlertRule": "alert rule",
+    "alicloud:arms/dispatchRule:DispatchRule": "alert dispatch to the contact group",
+    "alicloud:log/project:Project": "SLS project",
+    "alicloud:log/store:Store": "SLS logstore (billed by ingest, index and storage)",
+    "alicloud:log/logTailConfig:LogTailConfig": "Logtail collection config",
+}
+
+
+def _observability(resources: list[dict]) -> list[str]:
+    found = [r for r in resources if r["type"] in _OBSERVE]
+    if not found:
+        return []
+    lines = ["", "## Observability (what it adds and costs)", ""]
+    counts = Counter(r["type"] for r in found)
+    for typ, n in counts.items():
+        lines.append(f"- {n} x {_OBSERVE[typ]}")
+    for r in found:
+        i = r["inputs"]
+        if r["type"] == "alicloud:log/store:Store":
+            lines.append(f"- logstore `{i.get('logstoreName')}` keeps logs {i.get('retentionPeriod')} days")
+        if r["type"] == "alicloud:arms/prometheusAlertRule:PrometheusAlertRule":
+            lines.append(
+                f"- alert `{i.get('prometheusAlertRuleName')}` for {i.get('duration')} min: `{i.get('expression')}`"
+            )
+    if any(r["type"] == "alicloud:arms/prometheus:Prometheus" for r in found):
+        lines.append(
+            "- on every GPU node: the DCGM exporter container (llm-dcgm.service), port 9400 open to the VPC only"
+        )
+    return lines

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("stackctl.logs", "show the last Cloud Assistant invocation results per node"),
     "preflight": ("stackctl.preflight", "read-only checks of the stack against the real account"),
     "sweep": ("stackctl.sweep", "list what a destroyed stack left behind (tag llm-stack, name llm-<stack>)"),
+    "top": ("stackctl.top", "live view of the endpoint's vLLM /metrics (requests, tokens/s, TTFT/TPOT, KV cache)"),
 }
 
 

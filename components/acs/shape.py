@@ -16,6 +16,7 @@ import pulumi_alicloud as alicloud
 from components.acs import manifests
 from components.acs.cluster import AcsCluster, AcsClusterArgs
 from components.acs.jump_host import JumpHost, JumpHostArgs
+from components.acs.observability import AcsObservability, AcsObservabilityArgs
 from components.acs.storage import ModelStorage, ModelStorageArgs
 from components.acs.workload import AcsWorkload, AcsWorkloadArgs, LwsChart
 from components.common import naming
@@ -115,7 +116,12 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         both,
     )  # fmt: skip
 
-    return endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip) | {
+    extra: dict[str, Any] = {}
+    if s.observability.enabled:  # llm:observability; nothing at all with metrics and logs `none`
+        observe = AcsObservability("observability", AcsObservabilityArgs(
+            prefix=prefix, settings=s.observability, cluster_id=cluster.cluster_id, manifest=m, tags=tags), opts)  # fmt: skip
+        extra["observability"] = observe.outputs
+    outputs = endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip) | {
         "apiKey": key.value,
         "clusterId": cluster.cluster_id,
         "clusterSecurityGroupId": cluster.security_group_id,
@@ -128,3 +134,4 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         "tensorParallelSize": p.tensor_parallel,
         "pipelineParallelSize": p.pipeline_parallel,
     }
+    return outputs | extra

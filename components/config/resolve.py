@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.config import rules, rules_acs, rules_cloud
+from components.config import rules, rules_acs, rules_cloud, rules_observability
 from components.config.model import API_KEY_CHARS, SECRET_KEYS, Settings
 from components.config.parse import parse_raw
 from components.config.plans import AcsPlan, EcsPlan, Plan
@@ -25,7 +25,7 @@ def check_api_key(value: str | None) -> list[Problem]:
 def cross_checks(s: Settings, secrets_set: frozenset[str] = frozenset()) -> tuple[Plan | None, list[Problem]]:
     """Every cross-key rule of the settings' mode; the plan when none fails."""
     model, problems = rules.model_spec(s)
-    problems += rules.check_common(s) + rules_cloud.check_common(s)
+    problems += rules.check_common(s) + rules_cloud.check_common(s) + rules_observability.check(s)
     ecs = s.mode != "acs"
     inst = None
     if ecs:

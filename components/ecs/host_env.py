@@ -16,7 +16,7 @@ from components.common import scripts
 from components.common.ports import PORT, RAY_PORT
 from components.common.vllm_args import serve_args
 from components.config.plans import EcsPlan
-from components.ecs import userdata
+from components.ecs import observability_env, userdata
 from components.sizing.timeouts import BOOTSTRAP_WAIT_S, RAY_WAIT_S, serve_timeout_for, sync_timeout_for
 
 MODEL_ROOT = "/mnt/models"
@@ -136,6 +136,7 @@ class SetupInputs:
     fm_package: str
     erdma_installer_url: str
     erdma_installer_sha256: str
+    observe_env: tuple[tuple[str, str], ...] = ()  # llm:observability host.env lines (observability_env.py)
 
 
 def setup_inputs(p: EcsPlan) -> SetupInputs:
@@ -144,6 +145,7 @@ def setup_inputs(p: EcsPlan) -> SetupInputs:
     return SetupInputs(
         erdma=p.cluster, fabric_manager=fm, fm_package=h.fabric_manager_package,
         erdma_installer_url=h.erdma_installer_url, erdma_installer_sha256=h.erdma_installer_sha256,
+        observe_env=observability_env.host_env(p.settings),
     )  # fmt: skip
 
 
@@ -164,6 +166,7 @@ def bootstrap_env(si: SetupInputs, disk_serial: str) -> dict[str, str | int]:
         "LLM_FABRIC_MANAGER": 1 if si.fabric_manager else 0,
         "LLM_FM_PACKAGE": si.fm_package,
         "LLM_DOCKER_REPO_URL": DOCKER_REPO_URL,
+        **dict(si.observe_env),
     }
 
 
@@ -208,13 +211,14 @@ def run_command(script: str, env: dict[str, str | int]) -> tuple[str, dict[str, 
 
 
 def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
-    archive, digest = userdata.packed_host_files(ray=si.erdma)
+    metrics, logs, more_units = observability_env.host_files(si.observe_env)
+    archive, digest = userdata.packed_host_files(ray=si.erdma, metrics=metrics, logs=logs)
     return {
         **_COMMON,
         "LLM_SYSTEMD_DIR": SYSTEMD_DIR,
         "LLM_FILES_HASH": digest,
         "LLM_HOST_ENV": userdata.host_env_text(bootstrap_env(si, serial)),
-        "LLM_UNITS": "llm-vllm.service llm-ray.service" if si.erdma else "llm-vllm.service",
+        "LLM_UNITS": ("llm-vllm.service llm-ray.service" if si.erdma else "llm-vllm.service") + more_units,
         "LLM_BOOTSTRAP_WAIT_S": BOOTSTRAP_WAIT_S,
         "LLM_POLL_S": POLL_S,
         "LLM_LOCK_WAIT_S": LOCK_WAIT_S,

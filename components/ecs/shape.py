@@ -23,6 +23,7 @@ from components.ecs import host_env, userdata
 from components.ecs.gpu_node import GpuNode, GpuNodeArgs
 from components.ecs.host_phase import HOST_SCRIPTS, HOST_SETUP, MODEL_SYNC, RAY_CLUSTER, SERVING, HostPhase, HostRun
 from components.ecs.model_access import ModelAccess, ModelAccessArgs
+from components.ecs.observability import Observability, ObservabilityArgs
 from components.ecs.placement import Placement, PlacementArgs
 from components.ecs.public_access import PublicAccess, PublicAccessArgs
 
@@ -184,6 +185,13 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         )  # fmt: skip
         public_ip = public.ip_address
 
+    observe = None
+    if s.observability.enabled:  # llm:observability; nothing at all with metrics and logs `none`
+        observe = Observability("observability", ObservabilityArgs(
+            prefix=prefix, settings=s.observability, vpc_id=network.vpc_id, vswitch_id=network.vswitch_id,
+            security_group_id=network.security_group_id, vpc_cidr=p.vpc_cidr,
+            serving_ips=[master.private_ip], node_ips=[n.private_ip for n in nodes], tags=tags), opts)  # fmt: skip
+
     invocations |= {
         "hostScripts": host_scripts.invocation_id, "modelSync": sync.invocation_id, "serving": serving.invocation_id,
     }  # fmt: skip
@@ -207,6 +215,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         "modelDir": copy.dir,
         "tensorParallelSize": p.tensor_parallel,
     }
+    if observe is not None:
+        outputs |= {"observability": observe.outputs}
     if p.cluster:
         outputs |= {
             "instanceIds": all_ids,

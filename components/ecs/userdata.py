@@ -40,6 +40,9 @@ RAY_FILES = ("ray-run.sh", "llm-ray.service")
 RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
 RUNNER_FILES = ("model-sync.sh", "serve.sh", *RUNNER_LIBS)
 RAY_RUNNER_FILES = ("ray-start.sh",)
+# Added with llm:observability (metrics: arms; logs: sls), units started with the bootstrap.
+METRICS_FILES = ("dcgm-run.sh", "llm-dcgm.service")
+LOGS_FILES = ("logtail-install.sh", "llm-logtail.service")
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -60,9 +63,10 @@ def installed_text(name: str) -> str:
     return f"{shebang}\n# userdata/{name} of llm-inference, comments stripped\n{strip_comments(body)}"
 
 
-def host_files(ray: bool) -> dict[str, str]:
+def host_files(ray: bool, metrics: bool = False, logs: bool = False) -> dict[str, str]:
     """File name -> text of what host-setup.sh installs on a node."""
-    return {name: installed_text(name) for name in HOST_FILES + (RAY_FILES if ray else ())}
+    extra = (METRICS_FILES if metrics else ()) + (LOGS_FILES if logs else ())
+    return {name: installed_text(name) for name in HOST_FILES + (RAY_FILES if ray else ()) + extra}
 
 
 def runner_digest(script: str) -> str:
@@ -101,7 +105,7 @@ def host_env_text(env: Mapping[str, str | int]) -> str:
     return "\n".join(f"{k}={v}" for k, v in checked.items())
 
 
-def packed_host_files(ray: bool) -> tuple[str, str]:
+def packed_host_files(ray: bool, metrics: bool = False, logs: bool = False) -> tuple[str, str]:
     """(Base64 tar.gz, hash) of the host files, reproducible: same files, same text."""
-    files = host_files(ray)
+    files = host_files(ray, metrics, logs)
     return pack_files(files), files_hash(files)

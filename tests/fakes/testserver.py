@@ -7,7 +7,10 @@ It speaks the subset of vLLM's OpenAI API that `stackctl smoke` and `stackctl be
   check (401), unknown model (404, OpenAI-style error JSON); a deterministic token sequence,
   optional ``reasoning_content`` deltas before the content (as vLLM sends with a reasoning
   parser on), a final usage chunk when ``stream_options.include_usage`` is set;
-* ``GET /health`` - 200 with an empty body, like vLLM.
+* ``GET /health`` - 200 with an empty body, like vLLM;
+* ``GET /metrics`` - Prometheus text, without the API key (vLLM 0.8.5 guards only ``/v1``):
+  the vLLM 0.8.5 V1 names and histogram buckets (``vllm/v1/metrics/loggers.py``) and
+  ``http_requests_total``, moving with the traffic served (see ``_Metrics``).
 
 Every output token is one SSE chunk, so a client that counts content chunks counts exactly
 what the server sent, and ``usage.completion_tokens`` is reasoning + content tokens.
@@ -88,6 +91,97 @@ class ServerStats:
     last_request: dict[str, Any] | None = None  # body of the last chat request
     # The last user messages received (bounded, so a long-running server does not grow).
     prompts: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+    # Access log lines as an HTTP server writes them (request line and status, no headers):
+    # what tests search for a leaked API key.
+    access_log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+class _Metrics:
+    """vLLM 0.8.5's metrics (names, types, buckets, labels of vllm/v1/metrics/loggers.py), fed by
+    the requests this server serves: running/waiting gauges, TTFT and TPOT histograms, token and
+    success counters; KV-cache usage follows the running requests (10 % each, at most 1)."""
+
+    TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+                    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)  # fmt: skip
+    TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+                    20.0, 40.0, 80.0)  # fmt: skip
+
+    def __init__(self, model: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        names, values = ["model_name", "engine"], [model, "0"]
+
+        def labelled(m: Any) -> Any:
+            return m.labels(*values)
+
+        r = self.registry
+        self.running = labelled(
+            Gauge("vllm:num_requests_running", "Number of requests in model execution batches.", names, registry=r)
+        )
+        self.waiting = labelled(
+            Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", names, registry=r)
+        )
+        self.kv = labelled(
+            Gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", names, registry=r)
+        )
+        self.prompt = labelled(
+            Counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", names, registry=r)
+        )
+        self.generation = labelled(
+            Counter("vllm:generation_tokens_total", "Number of generation tokens processed.", names, registry=r)
+        )
+        self.success = Counter(
+            "vllm:request_success_total",
+            "Count of successfully processed requests.",
+            [*names, "finished_reason"],
+            registry=r,
+        )
+        self.ttft = labelled(
+            Histogram(
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                names,
+                buckets=self.TTFT_BUCKETS,
+                registry=r,
+            )
+        )
+        self.tpot = labelled(
+            Histogram(
+                "vllm:time_per_output_token_seconds",
+                "Histogram of time per output token in seconds.",
+                names,
+                buckets=self.TPOT_BUCKETS,
+                registry=r,
+            )
+        )
+        self.e2e = labelled(
+            Histogram(
+                "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", names, registry=r
+            )
+        )
+        self.http = Counter("http_requests_total", "Total number of requests by method, status and handler.",
+                            ["method", "status", "handler"], registry=r)  # fmt: skip
+        self._values = values
+        self._running = 0
+
+    def started(self, prompt_tokens: int) -> None:
+        self._running += 1
+        self.running.set(self._running)
+        self.kv.set(min(1.0, 0.1 * self._running))
+        self.prompt.inc(prompt_tokens)
+
+    def finished(self, reason: str | None) -> None:
+        self._running = max(0, self._running - 1)
+        self.running.set(self._running)
+        self.kv.set(min(1.0, 0.1 * self._running))
+        if reason:
+            self.success.labels(*self._values, reason).inc()
+
+    def text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
 
 
 class _Server(ThreadingHTTPServer):
@@ -100,6 +194,7 @@ class _Server(ThreadingHTTPServer):
         self.cfg = cfg
         self.stats = ServerStats()
         self.lock = threading.Lock()
+        self.metrics = _Metrics(cfg.models[0] if cfg.models else "")
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -121,7 +216,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests and sample output should not show access logs
+        # Quiet (tests and sample output show no access logs), but kept for the secrets test.
+        self.server.stats.access_log.append(f"{self.address_string()} {format % args}")
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        handler = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if handler not in ("/metrics", "/health"):  # vLLM's Instrumentator excludes these
+            self.server.metrics.http.labels(self.command, f"{code // 100}xx", handler).inc()
+        super().send_response(code, message)
 
     # -- helpers ---------------------------------------------------------------------------
     def _send_json(self, status: int, body: Any) -> None:
@@ -152,6 +254,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes ----------------------------------------------------------------------------
     def do_GET(self) -> None:
+        if self.path.split("?", 1)[0].rstrip("/") == "/metrics":
+            with self.server.lock:
+                body = self.server.metrics.text()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/health":
             self.send_response(200)
             self.send_header("Content-Length", "0")
@@ -210,9 +321,29 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "500":
             self._send_json(500, _error_body("injected server error", "InternalServerError", 500))
             return
-        self._complete(req, kind)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in req.get("messages", []))
+        m = self.server.metrics
+        with self.server.lock:
+            m.started(prompt_tokens)
+        start = time.monotonic()
+        self._first_token_at: float | None = None
+        self._tokens_out = 0
+        reason: str | None = None
+        try:
+            reason = self._complete(req, kind)
+        finally:
+            end = time.monotonic()
+            with self.server.lock:
+                m.finished(reason)
+                m.e2e.observe(end - start)
+                m.generation.inc(self._tokens_out)
+                if self._first_token_at is not None:
+                    m.ttft.observe(self._first_token_at - start)
+                    if self._tokens_out > 1:
+                        m.tpot.observe((end - self._first_token_at) / (self._tokens_out - 1))
 
-    def _complete(self, req: dict, kind: str | None) -> None:
+    def _complete(self, req: dict, kind: str | None) -> str | None:
+        """Serves one completion; returns vLLM's finished_reason, None when it did not finish."""
         cfg = self.server.cfg
         max_tokens = req.get("max_tokens") or req.get("max_completion_tokens") or 1 << 30
         n_reason = min(cfg.reasoning_tokens, max_tokens)
@@ -242,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
                 message["reasoning_content"] = "".join(t for f, t in tokens if f == "reasoning_content")
             with self.server.lock:
                 self.server.stats.tokens_sent += len(tokens)
+            self._first_token_at = time.monotonic() if tokens else None
+            self._tokens_out = len(tokens)
             body = {
                 "id": rid,
                 "object": "chat.completion",
@@ -251,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": usage,
             }
             self._send_json(200, body)
-            return
+            return finish
 
         include_usage = bool((req.get("stream_options") or {}).get("include_usage")) and cfg.send_usage
         self.send_response(200)
@@ -287,14 +420,17 @@ class _Handler(BaseHTTPRequestHandler):
                     # Half a chunk, then close: the client sees an incomplete chunked body.
                     self.wfile.write(b"ff\r\ndata: {")
                     self.wfile.flush()
-                    return
+                    return "abort"
                 self._chunk(chunk({fld: text}))
+                if not i:
+                    self._first_token_at = time.monotonic()
+                self._tokens_out += 1
                 with self.server.lock:
                     self.server.stats.tokens_sent += 1
             if kind == "drop":  # too short to drop halfway: drop right here
                 self.close_connection = True
                 self.wfile.write(b"ff\r\ndata: {")
-                return
+                return "abort"
             self._chunk(chunk({}, finish))
             if include_usage:
                 self._chunk(
@@ -310,11 +446,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk("[DONE]")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+            return finish
         except (
             BrokenPipeError,
             ConnectionResetError,
         ):  # the client went away (its timeout)
             self.close_connection = True
+            return "abort"
 
 
 def _injected_error(cfg: ServerConfig, index: int) -> str | None:

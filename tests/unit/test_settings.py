@@ -400,4 +400,6 @@ def test_url_settings_are_known():
                 out.append(key)
         return out
 
-    assert sorted(walk(Settings)) == ["acs.lws.chartUrl", "host.erdmaInstallerUrl", "modelSource.uri"]
+    assert sorted(walk(Settings)) == [
+        "acs.lws.chartUrl", "host.erdmaInstallerUrl", "modelSource.uri", "observability.logtailInstallerUrl",
+    ]  # fmt: skip
