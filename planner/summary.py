@@ -92,7 +92,7 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
 
 
 # llm:observability: what each setting adds, and who bills it (ARMS by metric samples, SLS by
-# ingested and stored volume; docs/cloud-contracts-observability.md).
+# ingested and stored volume; docs/cloud-contracts.md, "Observability").
 _OBSERVE = {
     "alicloud:arms/prometheus:Prometheus": "ARMS Prometheus instance (billed by ingested samples)",
     "alicloud:arms/environment:Environment": "ARMS Prometheus environment for the cluster (billed by samples)",

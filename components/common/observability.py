@@ -1,7 +1,7 @@
 """llm:observability, the parts every shape shares: pure builders (scrape jobs, alert rules,
 Logtail configs, the error search) and the SLS/alarm declarations both shapes make.
 
-Sources for every external fact: docs/cloud-contracts-observability.md.
+Sources for every external fact: docs/cloud-contracts.md ("Observability").
 - vLLM 0.8.5 serves `/metrics` on the API port and its API-key middleware guards only `/v1...`
   paths (vllm/entrypoints/openai/api_server.py, `mount_metrics` and `authentication`): a scraper
   needs no key, so the key is never in a scrape config.

@@ -1,6 +1,6 @@
 """llm:observability settings (metrics, logs, alarms): structure and single-key rules.
 
-Cross-key rules: rules_observability.py. Sources: docs/cloud-contracts-observability.md.
+Cross-key rules: rules_observability.py. Sources: docs/cloud-contracts.md ("Observability").
 """
 
 from __future__ import annotations

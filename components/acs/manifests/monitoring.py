@@ -5,7 +5,7 @@ leader of each LeaderWorkerSet group, or the Deployment's pod) and scraping `/me
 `http` port (8000). vLLM 0.8.5 serves `/metrics` without the API key, so the PodMonitor holds
 no credential. ARMS documents PodMonitor collection for container environments ("Custom
 collection through PodMonitor"); that ACS clusters accept it like ACK is unverified offline
-(docs/cloud-contracts-observability.md). It is handed to ARMS as YAML (arms.EnvPodMonitor), not
+(docs/cloud-contracts.md, "Observability"). It is handed to ARMS as YAML (arms.EnvPodMonitor), not
 applied with kubectl, so no CRD needs to exist before `pulumi up`.
 """
 
