@@ -44,6 +44,7 @@ def manifest_args(p: AcsPlan, stack: str) -> manifests.ManifestArgs:
         readiness_image=acs.readiness_image or p.vllm_image, api_key_version=s.api_key_version,
         public=p.public, allowed_cidrs=list(s.public_access.allowed_cidrs) if p.public else [],
         read_only_root=acs.read_only_root_filesystem, seccomp=acs.seccomp_runtime_default,
+        replicas=s.replicas, lws_max_unavailable=acs.lws_max_unavailable, lws_max_surge=acs.lws_max_surge,
     )  # fmt: skip
 
 

@@ -40,6 +40,9 @@ RAY_FILES = ("ray-run.sh", "llm-ray.service")
 RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
 RUNNER_FILES = ("model-sync.sh", "serve.sh", *RUNNER_LIBS)
 RAY_RUNNER_FILES = ("ray-start.sh",)
+# Added when a load balancer fronts the groups (llm:replicas > 1 or TLS): the readiness responder
+# its health check targets (serve.sh writes and starts llm-ready.service).
+ROLLING_RUNNER_FILES = ("ready.sh",)
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -72,13 +75,14 @@ def runner_digest(script: str) -> str:
     return hashlib.sha256("".join(installed_text(n) for n in (script, *RUNNER_LIBS)).encode()).hexdigest()
 
 
-def runner_files(ray: bool) -> dict[str, str]:
+def runner_files(ray: bool, rolling: bool = False) -> dict[str, str]:
     """File name (relative to LLM_LIB_DIR) -> text of what install-scripts.sh installs."""
-    return {name: installed_text(name) for name in RUNNER_FILES + (RAY_RUNNER_FILES if ray else ())}
+    names = RUNNER_FILES + (RAY_RUNNER_FILES if ray else ()) + (ROLLING_RUNNER_FILES if rolling else ())
+    return {name: installed_text(name) for name in names}
 
 
-def packed_runner_files(ray: bool) -> tuple[str, str]:
-    files = runner_files(ray)
+def packed_runner_files(ray: bool, rolling: bool = False) -> tuple[str, str]:
+    files = runner_files(ray, rolling)
     return pack_files(files), files_hash(files)
 
 

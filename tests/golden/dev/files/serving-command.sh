@@ -37,4 +37,4 @@ export LLM_LOCK_WAIT_S=600
 export LLM_RAY_WAIT_S=1800
 export LLM_RAY_WATCH_S=30
 . /usr/local/lib/llm/lib/params.sh
-llm_run /usr/local/lib/llm serve.sh 1df35211fa87e81d8a91a53722765af45122522479af237a183a3512b00f7e12 "$p"
+llm_run /usr/local/lib/llm serve.sh 211a3fd8df5788c23166523612a2c9f835efe6a1cfa3594d0c515d6d3d2aed54 "$p"
