@@ -204,16 +204,8 @@ class VllmSettings(_Model):
 
 class TlsSettings(_Model):
     certificate_id: str | None = Field(
-        None,
-        description="Certificate Management Service ID (digits): HTTPS on 443 at the internet load balancer",
+        None, pattern=r"^[0-9]{1,20}$", description="Certificate Management Service ID (digits): HTTPS on 443"
     )
-
-    @field_validator("certificate_id")
-    @classmethod
-    def _digits(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[0-9]{1,20}", v):
-            raise ValueError("a certificate ID of Certificate Management Service: digits only")
-        return v
 
 
 class PublicAccessSettings(_Model):
@@ -315,10 +307,8 @@ class AcsSettings(_Model):
         True, description="seccompProfile RuntimeDefault on every pod (unverified on ACS sandboxes; docs/security.md)"
     )
     lws: LwsSettings = Field(default_factory=LwsSettings, description="LeaderWorkerSet controller")  # type: ignore[arg-type]
-    lws_max_unavailable: int = Field(
-        1, ge=0, le=MAX_REPLICAS, description="LeaderWorkerSet rolling update: groups down at once (replicas >= 2)"
-    )
-    lws_max_surge: int = Field(0, ge=0, le=MAX_REPLICAS, description="LeaderWorkerSet rolling update: extra groups")
+    lws_max_unavailable: int = Field(1, ge=0, le=MAX_REPLICAS, description="LWS rollout: groups down at once")
+    lws_max_surge: int = Field(0, ge=0, le=MAX_REPLICAS, description="LWS rollout: extra groups during it")
     jump_host_instance_type: str = Field("ecs.g7.large", description="jump host ECS type")
 
     @field_validator("service_cidr")
@@ -420,9 +410,7 @@ class Settings(_Model):
     billing: BillingSettings = Field(default_factory=BillingSettings, description="how the instance is paid")  # type: ignore[arg-type]
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
     api_key_version: int = Field(1, ge=1, description="bump to rotate the API key")
-    replicas: int = Field(
-        1, ge=1, le=MAX_REPLICAS, description="identical serving groups behind one load balancer (README, Replicas)"
-    )
+    replicas: int = Field(1, ge=1, le=MAX_REPLICAS, description="serving groups behind one load balancer")
     public_access: PublicAccessSettings = Field(
         default_factory=PublicAccessSettings,  # type: ignore[arg-type]
         description="optional public endpoint",

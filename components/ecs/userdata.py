@@ -41,8 +41,8 @@ RUNNER_LIBS = ("lib/common.sh", "lib/params.sh")
 RUNNER_FILES = ("model-sync.sh", "serve.sh", *RUNNER_LIBS)
 RAY_RUNNER_FILES = ("ray-start.sh",)
 # Added when a load balancer fronts the groups (llm:replicas > 1 or TLS): the readiness responder
-# its health check targets (serve.sh writes and starts llm-ready.service).
-ROLLING_RUNNER_FILES = ("ready.sh",)
+# its health check targets and the drain/rejoin steps serve.sh calls (rolling.sh).
+ROLLING_RUNNER_FILES = ("rolling.sh", "ready.sh")
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 

@@ -37,4 +37,4 @@ export LLM_LOCK_WAIT_S=600
 export LLM_RAY_WAIT_S=1800
 export LLM_RAY_WATCH_S=30
 . /usr/local/lib/llm/lib/params.sh
-llm_run /usr/local/lib/llm serve.sh 211a3fd8df5788c23166523612a2c9f835efe6a1cfa3594d0c515d6d3d2aed54 "$p"
+llm_run /usr/local/lib/llm serve.sh a4394f5cf7ed8cbb6e7168e2170f10b78126a74f8aa35c9edbcfa0a2e06decfe "$p"

@@ -27,10 +27,6 @@ gpus_per_node=${LLM_GPUS_PER_NODE:?LLM_GPUS_PER_NODE is required}
 ray_wait_s=${LLM_RAY_WAIT_S:?LLM_RAY_WAIT_S is required}
 ray_watch_s=${LLM_RAY_WATCH_S:?LLM_RAY_WATCH_S is required}
 drain_file=${LLM_DRAIN_FILE-}
-drain_wait_s=${LLM_DRAIN_WAIT_S-0}
-drain_grace_s=${LLM_DRAIN_GRACE_S-0}
-ready_port=${LLM_READY_PORT-}
-systemd_dir=${LLM_SYSTEMD_DIR-/etc/systemd/system}
 files=(vllm.env vllm.args api-key.env)
 rollback_files=(vllm.env vllm.args)
 
@@ -39,6 +35,7 @@ die() {
   log "FAILED: $*" >&2
   exit 1
 }
+rolling() { [ -z "$drain_file" ] || "$(dirname "${BASH_SOURCE[0]}")/rolling.sh" "$1"; }
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -192,41 +189,7 @@ wait_cluster() {
   log "Ray has all $nodes nodes, $((nodes * gpus_per_node)) GPUs and the model on each"
 }
 
-ensure_responder() {
-  [ -n "$ready_port" ] || return 0
-  local lib unit_file=$systemd_dir/llm-ready.service
-  lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-  printf '%s\n' "[Unit]" "Description=Readiness responder for the load balancer (port $ready_port)" \
-    "After=network-online.target" "" "[Service]" "ExecStart=$lib/ready.sh $ready_port $port $drain_file" \
-    "Restart=always" "RestartSec=2" "" "[Install]" "WantedBy=multi-user.target" >"$work/llm-ready.service"
-  if ! cmp -s "$work/llm-ready.service" "$unit_file"; then
-    mkdir -p "$systemd_dir"
-    install -m 0644 "$work/llm-ready.service" "$unit_file"
-    systemctl daemon-reload
-    systemctl enable llm-ready.service
-    systemctl restart llm-ready.service
-    log "readiness responder on port $ready_port (drain file $drain_file)"
-  fi
-}
-
-drain() {
-  [ -n "$drain_file" ] || return 0
-  [ ! -e "$drain_file" ] || return 0
-  mkdir -p "$(dirname "$drain_file")"
-  : >"$drain_file"
-  if systemctl is-active --quiet "$unit"; then
-    log "draining: out of the load balancer for $((drain_wait_s + drain_grace_s))s before $unit stops"
-    sleep "$((drain_wait_s + drain_grace_s))"
-  fi
-}
-
-rejoin() {
-  [ -n "$drain_file" ] && [ -e "$drain_file" ] || return 0
-  rm -f "$drain_file"
-  log "rejoined the load balancer: a chat completion answered"
-}
-
-ensure_responder
+rolling responder
 pull_image
 wait_for "host bootstrap" "$state_dir/bootstrap.done" "$bootstrap_wait_s"
 wait_for "model $model_dir" "$marker" "$model_wait_s"
@@ -246,7 +209,7 @@ installed_hash=$(settings_hash "$etc_dir")
 if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/dev/null)" = "$new_hash" ] &&
   systemctl is-active --quiet "$unit"; then
   if wait_healthy; then
-    rejoin
+    rolling rejoin
     log "unchanged: settings $new_hash already serving and answering"
     exit 0
   fi
@@ -260,14 +223,14 @@ fi
 [ "$installed_hash" = "$new_hash" ] || changed=1
 for f in "${rollback_files[@]}"; do [ -f "$etc_dir/$f.prev" ] || had_prev=0; done
 if [ "$nodes" != 1 ]; then wait_cluster; fi
-drain
+rolling drain
 install_new
 log "settings $new_hash installed; restarting $unit"
 systemctl restart "$unit"
 
 if wait_healthy; then
   printf '%s\n' "$new_hash" >"$state_dir/serve.hash"
-  rejoin
+  rolling rejoin
   log "serving $served_name on port $port: /health and one chat completion answered"
   exit 0
 fi
@@ -285,7 +248,7 @@ log "restored previous settings; restarting $unit" >&2
 systemctl restart "$unit"
 if wait_healthy; then
   printf '%s\n' "$(settings_hash "$etc_dir")" >"$state_dir/serve.hash"
-  rejoin
+  rolling rejoin
   die "new settings failed; rolled back to previous settings"
 fi
 log_tail
