@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -40,9 +41,9 @@ class LoadBalancerArgs:
     certificate_id: str | None = None  # CAS certificate ID (digits): HTTPS on 443
 
 
-def _health(http_listener: bool) -> dict[str, object]:
+def _health(http_listener: bool) -> dict[str, Any]:
     """The health check on the responder: the same settings rolling.drain_wait_s() covers."""
-    check: dict[str, object] = {
+    check: dict[str, Any] = {
         "health_check_connect_port": READY_PORT,
         "health_check_uri": rolling.HEALTH_URI,
         "health_check_http_code": "http_2xx",
@@ -65,7 +66,9 @@ class ServingLoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:network:ServingLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        servers = [{"server_id": i, "weight": 100, "type": "ecs"} for i in args.backend_ids]
+        servers = [
+            alicloud.slb.BackendServerBackendServerArgs(server_id=i, weight=100, type="ecs") for i in args.backend_ids
+        ]
 
         intranet = alicloud.slb.ApplicationLoadBalancer(
             f"{name}-intranet",
@@ -89,7 +92,7 @@ class ServingLoadBalancer(pulumi.ComponentResource):
             bandwidth=-1,
             established_timeout=rolling.TCP_ESTABLISHED_TIMEOUT_S,
             description=f"{args.prefix}: vLLM API (VPC)",
-            **_health(False),  # type: ignore[arg-type]
+            **_health(False),
             opts=child,
         )
         self.private_address = intranet.address
@@ -119,7 +122,7 @@ class ServingLoadBalancer(pulumi.ComponentResource):
                 )
                 for i, cidr in enumerate(args.allowed_cidrs)
             ]
-            allow = {"acl_status": "on", "acl_type": "white", "acl_ids": [acl.id]}
+            allow: dict[str, Any] = {"acl_status": "on", "acl_type": "white", "acl_ids": [acl.id]}
             after = pulumi.ResourceOptions(parent=self, depends_on=entries)
             if args.certificate_id is not None:
                 cert = alicloud.slb.ServerCertificate(
@@ -140,8 +143,8 @@ class ServingLoadBalancer(pulumi.ComponentResource):
                     request_timeout=rolling.HTTPS_REQUEST_TIMEOUT_S,
                     idle_timeout=rolling.HTTPS_IDLE_TIMEOUT_S,
                     description=f"{args.prefix}: vLLM API (HTTPS, allowlist)",
-                    **allow,  # type: ignore[arg-type]
-                    **_health(True),  # type: ignore[arg-type]
+                    **allow,
+                    **_health(True),
                     opts=after,
                 )
             else:
@@ -154,8 +157,8 @@ class ServingLoadBalancer(pulumi.ComponentResource):
                     bandwidth=-1,
                     established_timeout=rolling.TCP_ESTABLISHED_TIMEOUT_S,
                     description=f"{args.prefix}: vLLM API (allowlist)",
-                    **allow,  # type: ignore[arg-type]
-                    **_health(False),  # type: ignore[arg-type]
+                    **allow,
+                    **_health(False),
                     opts=after,
                 )
             self.public_address = internet.address

@@ -76,9 +76,7 @@ def build_group(ctx: GroupContext, g: int, serve_after_group: pulumi.Resource | 
     so a serving change rolls one group at a time and the others keep serving."""
     p, prefix, opts = ctx.plan, ctx.prefix, ctx.opts
     t = tag(g)
-    placement = (
-        Placement(_join(t, "placement"), PlacementArgs(prefix=_join(prefix, t)), opts) if p.cluster else None
-    )
+    placement = Placement(_join(t, "placement"), PlacementArgs(prefix=_join(prefix, t)), opts) if p.cluster else None
     dset = placement.deployment_set_id if placement else None
     # Node 0 of group 0 keeps the single-node names (`node`, `<prefix>-master`): it is the Ray head.
     head_name = t or "node"
