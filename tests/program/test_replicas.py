@@ -294,3 +294,19 @@ def test_one_to_two_replicas_moves_the_endpoint_from_the_eip_to_the_balancer(tmp
     assert changed == {"host-scripts-command", "host-scripts-invocation", "serving-command", "serving-invocation"}
     assert plan.outputs_json(old)["publicEndpoint"] == "http://203.0.113.10:8000/v1"
     assert plan.outputs_json(new)["publicEndpoint"] == "http://203.0.113.30:8000/v1"
+
+
+def test_plan_diff_knows_what_replaces_a_balancer_or_listener(tmp_path):
+    """Every property the load-balancer resources set has a provider fact (tools/provider_facts.py
+    EXTRA_TYPES), and the diff marks the ForceNew ones as replacing."""
+    res = planned(tmp_path, replicas=2, publicAccess={**PUBLIC, "tls": {"certificateId": "12345678"}})
+    facts = plan_diff.FACTS["resources"]
+    for r in res:
+        if r["type"].startswith("alicloud:slb/"):
+            for prop in r["inputs"]:
+                assert plan_diff._tf_name(r["type"], prop) in facts[r["type"]]["properties"], (r["type"], prop)
+    assert plan_diff.effect(LISTENER, "protocol") == plan_diff.REPLACES
+    assert plan_diff.effect(LISTENER, "frontendPort") == plan_diff.REPLACES
+    assert plan_diff.effect(LB, "addressType") == plan_diff.REPLACES
+    assert plan_diff.effect(CERT, "alicloudCertificateId") == plan_diff.REPLACES
+    assert plan_diff.effect(LISTENER, "healthCheckInterval") != plan_diff.REPLACES
