@@ -34,6 +34,7 @@ HTTPS_PORT = 443
 class LoadBalancerArgs:
     prefix: str
     vswitch_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
     backend_ids: Sequence[pulumi.Input[str]]  # each group's serving instance
     tags: dict[str, str]
     public: bool = False
@@ -125,6 +126,22 @@ class ServingLoadBalancer(pulumi.ComponentResource):
             allow: dict[str, Any] = {"acl_status": "on", "acl_type": "white", "acl_ids": [acl.id]}
             after = pulumi.ResourceOptions(parent=self, depends_on=entries)
             if args.certificate_id is not None:
+                # An HTTPS (layer-7) listener forwards from the balancer's own addresses, not the
+                # client's: admit them to 8000 (CLB health-check docs name 100.64.0.0/10; whether
+                # the group needs the rule is unverified, and it only widens to Alibaba's range).
+                alicloud.ecs.SecurityGroupRule(
+                    f"{name}-clb-to-api",
+                    security_group_id=args.security_group_id,
+                    type="ingress",
+                    ip_protocol="tcp",
+                    port_range=f"{PORT}/{PORT}",
+                    cidr_ip=rolling.CLB_SOURCE_CIDR,
+                    nic_type="intranet",
+                    policy="accept",
+                    priority=1,
+                    description=f"{args.prefix} HTTPS listener to the vLLM API",
+                    opts=child,
+                )
                 cert = alicloud.slb.ServerCertificate(
                     f"{name}-certificate",
                     name=f"{args.prefix}-api",

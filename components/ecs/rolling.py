@@ -24,6 +24,9 @@ DRAIN_FILE = "/run/llm/drain"  # tmpfs: a reboot clears it, and the responder fo
 # a non-streaming completion that takes longer is cut by the balancer (streaming is not).
 HTTPS_REQUEST_TIMEOUT_S = 180
 HTTPS_IDLE_TIMEOUT_S = 60
+# CLB's own addresses (health checks; a layer-7 listener's forwarded requests come from them too,
+# unverified for Alibaba: the security group admits them to port 8000 when HTTPS is on).
+CLB_SOURCE_CIDR = "100.64.0.0/10"
 # TCP listeners (plain HTTP): established_timeout 10-900 s, provider default 900.
 TCP_ESTABLISHED_TIMEOUT_S = 900
 

@@ -98,7 +98,8 @@ def build_ecs(p: EcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         lb = ServingLoadBalancer(
             "load-balancer",
             LoadBalancerArgs(
-                prefix=prefix, vswitch_id=network.vswitch_id, backend_ids=[gr.master.instance_id for gr in groups],
+                prefix=prefix, vswitch_id=network.vswitch_id, security_group_id=network.security_group_id,
+                backend_ids=[gr.master.instance_id for gr in groups],
                 tags=tags, public=p.public, allowed_cidrs=list(s.public_access.allowed_cidrs),
                 certificate_id=p.tls_certificate_id,
             ),

@@ -144,6 +144,8 @@ def test_https_listener_with_the_certificate_and_no_plain_internet_listener(tmp_
     assert https["healthCheck"] == "on" and https["healthCheckConnectPort"] == 8001
     assert of(res, CERT)[0]["inputs"]["alicloudCertificateId"] == "12345678"
     assert plan.outputs_json(result)["publicEndpoint"] == "https://203.0.113.30/v1"
+    rule = named(res)["load-balancer-clb-to-api"]["inputs"]
+    assert (rule["cidrIp"], rule["portRange"], rule["type"]) == ("100.64.0.0/10", "8000/8000", "ingress")
 
 
 def test_tls_with_one_replica_uses_the_balancer_too(tmp_path):
