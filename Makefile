@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 OUT ?= out/plan-$(STACK)
 
-.PHONY: venv checkov-venv plan test lint golden mutation bench-plan-time bench-boot-path clean
+.PHONY: venv checkov-venv plan test lint golden mutation bench-plan-time bench-boot-path bench-rolling clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-plan-time: venv
 
 bench-boot-path: venv
 	$(PY) bench/boot_path.py
+
+## Failed requests during a serving change across 2 groups behind a load balancer (sandbox)
+bench-rolling: venv
+	$(PY) bench/rolling.py
 
 clean:
 	rm -rf $(VENV) out

@@ -335,6 +335,8 @@ MACHINES = {
     "alicloud:ecs/eipAddress:EipAddress": "public address",
     "alicloud:ecs/eipAssociation:EipAssociation": "public address",
     "alicloud:slb/acl:Acl": "load balancer",
+    "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": "load balancer",
+    "alicloud:slb/listener:Listener": "load balancer",
     "alicloud:cs/managedKubernetes:ManagedKubernetes": "cluster",
     "kubernetes:core/v1:Service": "load balancer",
 }

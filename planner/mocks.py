@@ -56,9 +56,13 @@ def _mock_state(typ: str, name: str, inputs: dict) -> dict:
     """Computed outputs a real provider would return, with documentation-range addresses."""
     state = dict(inputs)
     if typ == "alicloud:ecs/instance:Instance":
-        # Distinct per node: worker-<i> gets .10+i, everything else .10.
-        worker = re.search(r"-(\d+)-instance$", name)
-        state.setdefault("privateIp", f"192.168.0.{10 + (int(worker[1]) if worker else 0)}")
+        # Distinct per node: worker-<i> gets .10+i, everything else .10; replica-<r> adds 20 x r.
+        worker = re.search(r"worker-(\d+)-instance$", name)
+        replica = re.match(r"replica-(\d+)", name)
+        n = 10 + (int(worker[1]) if worker else 0) + (20 * int(replica[1]) if replica else 0)
+        state.setdefault("privateIp", f"192.168.0.{n}")
+    elif typ == "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer":
+        state.setdefault("address", "203.0.113.30" if inputs.get("addressType") == "internet" else "192.168.0.30")
     elif typ == "alicloud:ecs/eipAddress:EipAddress":
         state.setdefault("ipAddress", "203.0.113.10")
     elif typ == "alicloud:vpc/natGateway:NatGateway":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
+from components.sizing.catalog import INSTANCE_TYPES
 from planner.files import decode
 
 
@@ -26,6 +28,25 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         i = inst["inputs"]
         lines.append(f"- instance `{i.get('instanceName')}`: {i.get('instanceType')}, {i.get('instanceChargeType')}, "
                      f"traffic mode {i.get('networkInterfaceTrafficMode', 'Standard')}")  # fmt: skip
+    instances = _find(resources, "alicloud:ecs/instance:Instance")
+    groups = {(re.match(r"replica-\d+", i["name"]) or [""])[0] for i in instances if i["name"] != "jump-host-instance"}
+    if len(groups) > 1:
+        # llm:replicas: each group downloads its own copy, one per node's disk.
+        gpus = sum(
+            getattr(INSTANCE_TYPES.get(i["inputs"].get("instanceType", "")), "gpus", 0)
+            for i in instances if i["name"] != "jump-host-instance"
+        )  # fmt: skip
+        copies = len(_find(resources, "alicloud:ecs/ecsDisk:EcsDisk"))
+        lines.append(f"- serving groups: {len(groups)} (llm:replicas) behind one load balancer; model copies "
+                     f"downloaded: {copies} (one per node); GPUs: {gpus}")  # fmt: skip
+    for w in _find(resources, "kubernetes:apps/v1:Deployment") + _find(
+        resources, "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+    ):
+        spec = w["inputs"].get("spec", {})
+        if spec.get("replicas", 1) > 1:
+            size = spec.get("leaderWorkerTemplate", {}).get("size", 1)
+            lines.append(f"- serving groups: {spec['replicas']} (llm:replicas) x {size} pod(s); each mounts the "
+                         "OSS volume (no local copy)")  # fmt: skip
     for disk in _find(resources, "alicloud:ecs/ecsDisk:EcsDisk"):
         i = disk["inputs"]
         lines.append(f"- model disk `{i.get('diskName')}`: {i.get('size')} GiB {i.get('category')}"
@@ -73,6 +94,21 @@ def summary(stack: str, resources: list[dict], outputs: dict[str, Any]) -> str:
         public = True
         lines.append(f"- public endpoint: EIP {', '.join(e['inputs'].get('addressName', e['name']) for e in eips)}"
                      " (plain HTTP with a bearer key; only the allowlisted CIDRs above reach port 8000)")  # fmt: skip
+    # ecs with replicas or TLS: the load balancers' listeners (ACL white list on the internet one).
+    entries = {e["inputs"].get("entry") for e in _find(resources, "alicloud:slb/aclEntryAttachment:AclEntryAttachment")}
+    lbs = {
+        f"{b['name']}-id": b["inputs"]
+        for b in _find(resources, "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer")
+    }
+    for lst in _find(resources, "alicloud:slb/listener:Listener"):
+        i = lst["inputs"]
+        lb = lbs.get(i.get("loadBalancerId", ""), {})
+        where = lb.get("addressType", "?")
+        if where == "internet":
+            public = True
+        acl = f", ACL white list {', '.join(sorted(e for e in entries if e))}" if i.get("aclStatus") == "on" else ""
+        lines.append(f"- {where} load balancer `{lb.get('loadBalancerName')}`: {i.get('protocol')} {i.get('frontendPort')}"
+                     f" -> {i.get('backendPort')}, health check port {i.get('healthCheckConnectPort')}{acl}")  # fmt: skip
     # acs: internet load balancers (a Service's annotations) and the ACL entries they carry.
     acls = {a["name"]: [e.get("entry") for e in a["inputs"].get("entryLists", [])]
             for a in _find(resources, "alicloud:slb/acl:Acl")}  # fmt: skip

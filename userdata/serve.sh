@@ -6,6 +6,8 @@
 # ecs-cluster (LLM_CLUSTER_NODES > 1, head only, after ray-start.sh): before (re)starting vLLM,
 # waits until Ray has every node (LLM_CLUSTER_NODE_IPS) with its GPUs and its model copy;
 # vLLM then runs inside the Ray container (vllm-run.sh, VLLM_RAY=1). Ray is never restarted here.
+# Behind a load balancer (LLM_DRAIN_FILE set): rolling.sh runs the readiness responder, drains
+# before vLLM stops and rejoins only after a real chat completion (README, "Replicas and HTTPS").
 set -euo pipefail
 
 image=${LLM_VLLM_IMAGE:?LLM_VLLM_IMAGE is required}
@@ -32,6 +34,7 @@ IFS=', ' read -r -a node_ips <<<"${LLM_CLUSTER_NODE_IPS?LLM_CLUSTER_NODE_IPS mus
 gpus_per_node=${LLM_GPUS_PER_NODE:?LLM_GPUS_PER_NODE is required}
 ray_wait_s=${LLM_RAY_WAIT_S:?LLM_RAY_WAIT_S is required}
 ray_watch_s=${LLM_RAY_WATCH_S:?LLM_RAY_WATCH_S is required}
+drain_file=${LLM_DRAIN_FILE-}
 files=(vllm.env vllm.args api-key.env)
 # A rollback restores these; api-key.env always keeps the newest key, so that a failed
 # change can never bring back a rotated-out key.
@@ -42,6 +45,7 @@ die() {
   log "FAILED: $*" >&2
   exit 1
 }
+rolling() { [ -z "$drain_file" ] || "$(dirname "${BASH_SOURCE[0]}")/rolling.sh" "$1"; }
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -205,6 +209,7 @@ wait_cluster() {
   log "Ray has all $nodes nodes, $((nodes * gpus_per_node)) GPUs and the model on each"
 }
 
+rolling responder
 pull_image
 wait_for "host bootstrap" "$state_dir/bootstrap.done" "$bootstrap_wait_s"
 wait_for "model $model_dir" "$marker" "$model_wait_s"
@@ -225,6 +230,7 @@ installed_hash=$(settings_hash "$etc_dir")
 if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/dev/null)" = "$new_hash" ] &&
   systemctl is-active --quiet "$unit"; then
   if wait_healthy; then
+    rolling rejoin
     log "unchanged: settings $new_hash already serving and answering"
     exit 0
   fi
@@ -238,12 +244,14 @@ fi
 [ "$installed_hash" = "$new_hash" ] || changed=1
 for f in "${rollback_files[@]}"; do [ -f "$etc_dir/$f.prev" ] || had_prev=0; done
 if [ "$nodes" != 1 ]; then wait_cluster; fi
+rolling drain
 install_new
 log "settings $new_hash installed; restarting $unit"
 systemctl restart "$unit"
 
 if wait_healthy; then
   printf '%s\n' "$new_hash" >"$state_dir/serve.hash"
+  rolling rejoin
   log "serving $served_name on port $port: /health and one chat completion answered"
   exit 0
 fi
@@ -261,6 +269,7 @@ log "restored previous settings; restarting $unit" >&2
 systemctl restart "$unit"
 if wait_healthy; then
   printf '%s\n' "$(settings_hash "$etc_dir")" >"$state_dir/serve.hash"
+  rolling rejoin
   die "new settings failed; rolled back to previous settings"
 fi
 log_tail

@@ -45,6 +45,8 @@ def manifest_args(p: AcsPlan, stack: str) -> manifests.ManifestArgs:
         readiness_image=acs.readiness_image or p.vllm_image, api_key_version=s.api_key_version,
         public=p.public, allowed_cidrs=list(s.public_access.allowed_cidrs) if p.public else [],
         read_only_root=acs.read_only_root_filesystem, seccomp=acs.seccomp_runtime_default,
+        replicas=s.replicas, lws_max_unavailable=acs.lws_max_unavailable, lws_max_surge=acs.lws_max_surge,
+        tls_certificate_id=p.tls_certificate_id,
     )  # fmt: skip
 
 
@@ -100,8 +102,8 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         ),
         both,
     )  # fmt: skip
-    files = pulumi.Output.all(network.vswitch_id, workload.acl_id, storage.volume_auth).apply(
-        lambda v: manifests.jump_host_files(m, v[0], v[1], v[2])
+    files = pulumi.Output.all(network.vswitch_id, workload.acl_id, storage.volume_auth, workload.cert_id).apply(
+        lambda v: manifests.jump_host_files(m, v[0], v[1], v[2], v[3])
     )
     jump = JumpHost(
         "jump-host",
@@ -121,7 +123,8 @@ def build_acs(p: AcsPlan, api_key: pulumi.Output[str] | None) -> dict[str, Any]:
         observe = AcsObservability("observability", AcsObservabilityArgs(
             prefix=prefix, settings=s.observability, cluster_id=cluster.cluster_id, manifest=m, tags=tags), opts)  # fmt: skip
         extra["observability"] = observe.outputs
-    outputs = endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip) | {
+    https = p.tls_certificate_id is not None
+    outputs = endpoint_outputs(p.served_model_name, workload.private_ip, workload.public_ip, public_https=https) | {
         "apiKey": key.value,
         "clusterId": cluster.cluster_id,
         "clusterSecurityGroupId": cluster.security_group_id,

@@ -64,6 +64,7 @@ class AcsWorkload(pulumi.ComponentResource):
     private_ip: pulumi.Output[str]
     public_ip: pulumi.Output[str] | None
     acl_id: pulumi.Output[str] | None
+    cert_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: AcsWorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm:acs:AcsWorkload", name, None, opts)
@@ -103,7 +104,7 @@ class AcsWorkload(pulumi.ComponentResource):
             after(*args.storage_ready),
         )
         self.private_ip = private.status.apply(lb_ip)  # type: ignore[attr-defined]
-        self.public_ip = self.acl_id = None
+        self.public_ip = self.acl_id = self.cert_id = None
         if a.public:
             acl = alicloud.slb.Acl(
                 f"{name}-public-acl",
@@ -113,9 +114,18 @@ class AcsWorkload(pulumi.ComponentResource):
                 tags=args.tags,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            if a.tls_certificate_id is not None:
+                # The cloud controller's cert-id names an SLB server certificate: made from the CAS one.
+                cert = alicloud.slb.ServerCertificate(
+                    f"{name}-public-certificate",
+                    name=f"{a.prefix}-api",
+                    alicloud_certificate_id=a.tls_certificate_id,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self.cert_id = cert.id
             public = k8s_object(
                 f"{name}-public-service",
-                manifests.service(a, internet=True, acl_id=acl.id),
+                manifests.service(a, internet=True, acl_id=acl.id, cert_id=self.cert_id),
                 after(*args.storage_ready),
             )
             self.acl_id = acl.id

@@ -68,12 +68,17 @@ def chatbox_settings(host_url: str, model: str) -> dict[str, str]:
 
 
 def endpoint_outputs(
-    served_model_name: str, private_ip: pulumi.Output[str], public_ip: pulumi.Output[str] | None
+    served_model_name: str,
+    private_ip: pulumi.Output[str],
+    public_ip: pulumi.Output[str] | None,
+    public_https: bool = False,
 ) -> dict[str, Any]:
-    """The stack outputs that say where the API is and how to call it (every shape)."""
+    """The stack outputs that say where the API is and how to call it (every shape). With
+    `public_https` the public endpoint is the load balancer's HTTPS listener on 443."""
     model = served_model_name
     private = private_ip.apply(lambda ip: f"http://{ip}:{PORT}/v1")
-    public = public_ip.apply(lambda ip: f"http://{ip}:{PORT}/v1") if public_ip is not None else None
+    public_url = (lambda ip: f"https://{ip}/v1") if public_https else (lambda ip: f"http://{ip}:{PORT}/v1")
+    public = public_ip.apply(public_url) if public_ip is not None else None
     preferred = public if public is not None else private
     return {
         "privateEndpoint": private,

@@ -16,6 +16,7 @@ from components.sizing.cidr import private_ipv4
 
 MODES = ("ecs-single", "ecs-cluster", "acs")
 MAX_NODES = 16
+MAX_REPLICAS = 8
 # NCCL/Gloo over eRDMA between ECS nodes: the seed's values (FACTS.md); override key by key.
 NCCL_DEFAULTS = {
     "NCCL_IB_DISABLE": "0",
@@ -196,10 +197,17 @@ class VllmSettings(_Model):
         return v
 
 
+class TlsSettings(_Model):
+    certificate_id: str | None = Field(
+        None, pattern=r"^[0-9]{1,20}$", description="Certificate Management Service ID (digits): HTTPS on 443"
+    )
+
+
 class PublicAccessSettings(_Model):
     enabled: bool = Field(False, description="bind an EIP; plain HTTP with a bearer key (README, Security)")
     allowed_cidrs: list[str] = Field(default_factory=list, description="who may reach port 8000")
     bandwidth_mbps: int = Field(10, ge=1, le=EIP_BANDWIDTH_MAX_MBPS, description="EIP bandwidth, Mbit/s")
+    tls: TlsSettings = Field(default_factory=TlsSettings, description="HTTPS at the load balancer")  # type: ignore[arg-type]
 
 
 class SshSettings(_Model):
@@ -294,6 +302,8 @@ class AcsSettings(_Model):
         True, description="seccompProfile RuntimeDefault on every pod (unverified on ACS sandboxes; docs/security.md)"
     )
     lws: LwsSettings = Field(default_factory=LwsSettings, description="LeaderWorkerSet controller")  # type: ignore[arg-type]
+    lws_max_unavailable: int = Field(1, ge=0, le=MAX_REPLICAS, description="LWS rollout: groups down at once")
+    lws_max_surge: int = Field(0, ge=0, le=MAX_REPLICAS, description="LWS rollout: extra groups during it")
     jump_host_instance_type: str = Field("ecs.g7.large", description="jump host ECS type")
 
     @field_validator("service_cidr")
@@ -342,6 +352,7 @@ class Settings(_Model):
     billing: BillingSettings = Field(default_factory=BillingSettings, description="how the instance is paid")  # type: ignore[arg-type]
     vllm: VllmSettings = Field(default_factory=VllmSettings, description="serving settings (change in place)")  # type: ignore[arg-type]
     api_key_version: int = Field(1, ge=1, description="bump to rotate the API key")
+    replicas: int = Field(1, ge=1, le=MAX_REPLICAS, description="serving groups behind one load balancer")
     public_access: PublicAccessSettings = Field(
         default_factory=PublicAccessSettings,  # type: ignore[arg-type]
         description="optional public endpoint",

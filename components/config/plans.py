@@ -30,6 +30,15 @@ class Common:
     def public(self) -> bool:
         return self.settings.public_access.enabled
 
+    @property
+    def replicas(self) -> int:
+        """Identical serving groups (llm:replicas): nodes, Ray groups, pods or LWS groups."""
+        return self.settings.replicas
+
+    @property
+    def tls_certificate_id(self) -> str | None:
+        return self.settings.public_access.tls.certificate_id
+
 
 @dataclass(frozen=True)
 class EcsPlan(Common):
@@ -43,6 +52,11 @@ class EcsPlan(Common):
     @property
     def cluster(self) -> bool:
         return self.nodes > 1
+
+    @property
+    def load_balanced(self) -> bool:
+        """One endpoint in front of the groups: with replicas > 1 or TLS (else the EIP path)."""
+        return self.replicas > 1 or self.tls_certificate_id is not None
 
 
 @dataclass(frozen=True)

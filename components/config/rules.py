@@ -132,6 +132,15 @@ def check_common(s: Settings) -> list[Problem]:
             )
         )
     out += check_allowlist("publicAccess.allowedCidrs", pa.allowed_cidrs)
+    if pa.tls.certificate_id is not None and not pa.enabled:
+        out.append(
+            Problem(
+                "publicAccess.tls.certificateId",
+                "HTTPS lives on the internet load balancer: it needs `publicAccess.enabled: true`",
+                pa.tls.certificate_id,
+                "unset, or set together with publicAccess.enabled and allowedCidrs",
+            )
+        )
     out += check_allowlist("ssh.allowedCidrs", s.ssh.allowed_cidrs)
 
     src_region = s.model_source.region or s.region

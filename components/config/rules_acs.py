@@ -124,6 +124,11 @@ def check_versions(s: Settings) -> list[Problem]:
                 ", ".join(LWS_CRD_VERSIONS),
             )
         )
+    if acs.lws_max_unavailable == 0 and acs.lws_max_surge == 0:
+        # LWS v0.5.0 CRD: maxUnavailable "can not be 0 if MaxSurge is 0".
+        out.append(
+            Problem("acs.lwsMaxUnavailable", "0 needs acs.lwsMaxSurge >= 1 (LWS: no rollout could progress)", 0, ">= 1")
+        )
     if acs.compute_class == "gpu-hpn" and acs.compute_qos != "default":
         out.append(Problem("acs.computeQos", "gpu-hpn pods take only qos default", acs.compute_qos, "default"))
     return out

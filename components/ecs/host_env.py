@@ -16,7 +16,7 @@ from components.common import scripts
 from components.common.ports import PORT, RAY_PORT
 from components.common.vllm_args import serve_args
 from components.config.plans import EcsPlan
-from components.ecs import observability_env, userdata
+from components.ecs import observability_env, rolling, userdata
 from components.sizing.timeouts import BOOTSTRAP_WAIT_S, RAY_WAIT_S, serve_timeout_for, sync_timeout_for
 
 MODEL_ROOT = "/mnt/models"
@@ -103,6 +103,7 @@ class ServeInputs:
     startup_timeout_s: int
     gpus_per_node: int
     ray: RayInputs | None  # ecs-cluster only
+    rolling: bool = False  # behind a load balancer: readiness responder, drain, rejoin
 
 
 def model_copy(p: EcsPlan) -> ModelCopy:
@@ -123,7 +124,7 @@ def serve_inputs(p: EcsPlan) -> ServeInputs:
         image=p.vllm_image, model=model_copy(p), vllm_args=tuple(serve_args(p)),
         served_model_name=p.served_model_name, api_key_version=p.settings.api_key_version,
         startup_timeout_s=p.settings.vllm.startup_timeout_s, gpus_per_node=p.instance.gpus,
-        ray=ray_inputs(p) if p.cluster else None,
+        ray=ray_inputs(p) if p.cluster else None, rolling=p.load_balanced,
     )  # fmt: skip
 
 
@@ -227,9 +228,9 @@ def setup_env(si: SetupInputs, serial: str) -> dict[str, str | int]:
     }
 
 
-def scripts_env(ray: bool) -> dict[str, str | int]:
+def scripts_env(ray: bool, rolling: bool = False) -> dict[str, str | int]:
     """install-scripts.sh: the per-run scripts, packed (userdata.runner_files)."""
-    archive, digest = userdata.packed_runner_files(ray)
+    archive, digest = userdata.packed_runner_files(ray, rolling)
     return {
         "LLM_STATE_DIR": STATE_DIR,
         "LLM_LIB_DIR": LIB_DIR,
@@ -345,8 +346,10 @@ def serve_env(sv: ServeInputs, api_key_parameter: str, node_ips: Sequence[str] =
         "LLM_POLL_S": POLL_S,
         "LLM_LOCK_WAIT_S": LOCK_WAIT_S,
         **cluster,
+        **(rolling.serve_env() if sv.rolling else {}),
     }
 
 
 def serve_timeout_s(sv: ServeInputs) -> int:
-    return serve_timeout_for(sv.model.download_timeout_s, sv.startup_timeout_s, sv.ray is not None)
+    drain = rolling.drain_wait_s() + rolling.DRAIN_GRACE_S if sv.rolling else 0
+    return serve_timeout_for(sv.model.download_timeout_s, sv.startup_timeout_s, sv.ray is not None) + drain

@@ -43,6 +43,9 @@ RAY_RUNNER_FILES = ("ray-start.sh",)
 # Added with llm:observability (metrics: arms; logs: sls), units started with the bootstrap.
 METRICS_FILES = ("dcgm-run.sh", "llm-dcgm.service")
 LOGS_FILES = ("logtail-install.sh", "llm-logtail.service")
+# Added when a load balancer fronts the groups (llm:replicas > 1 or TLS): the readiness responder
+# its health check targets and the drain/rejoin steps serve.sh calls (rolling.sh).
+ROLLING_RUNNER_FILES = ("rolling.sh", "ready.sh")
 # Never allowed in host.env: it is readable by local users.
 _HOST_ENV_FORBIDDEN = ("LLM_API_KEY",)
 
@@ -76,13 +79,14 @@ def runner_digest(script: str) -> str:
     return hashlib.sha256("".join(installed_text(n) for n in (script, *RUNNER_LIBS)).encode()).hexdigest()
 
 
-def runner_files(ray: bool) -> dict[str, str]:
+def runner_files(ray: bool, rolling: bool = False) -> dict[str, str]:
     """File name (relative to LLM_LIB_DIR) -> text of what install-scripts.sh installs."""
-    return {name: installed_text(name) for name in RUNNER_FILES + (RAY_RUNNER_FILES if ray else ())}
+    names = RUNNER_FILES + (RAY_RUNNER_FILES if ray else ()) + (ROLLING_RUNNER_FILES if rolling else ())
+    return {name: installed_text(name) for name in names}
 
 
-def packed_runner_files(ray: bool) -> tuple[str, str]:
-    files = runner_files(ray)
+def packed_runner_files(ray: bool, rolling: bool = False) -> tuple[str, str]:
+    files = runner_files(ray, rolling)
     return pack_files(files), files_hash(files)
 
 

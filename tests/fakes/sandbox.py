@@ -27,7 +27,8 @@ query prints `<ip> <gpus> <1|0>` (1 when `<model root>/<model>` is a directory o
 `sb/ray/query_fails` makes queries fail. `docker exec ... llm-ray vllm serve ...` is a fake
 server process (a `sleep`, pid in `sb/ray/vllm.pid`) until `stop-vllm` kills it. `sb/pull_sleep_s`
 (first pull of an image only) and `sb/ossutil_sleep_s` slow `docker pull` and `ossutil cp`
-(bench/boot_path.py).
+(bench/boot_path.py). `sb/vllm_restarts` and `sb/completions` get a timestamp per vLLM restart and
+per answered chat completion (the rolling tests order them against a load balancer stand-in).
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ case "$cmd" in
       cp "$ETC/ray.env" "$ETC/nccl.env" "$SB/ray/"
     fi
     if [ "$unit" = llm-vllm.service ]; then
+      date +%s.%N >>"$SB/vllm_restarts"
       rm -rf "$SB/server"; mkdir -p "$SB/server"
       touch "$SB/server/active"
       cp "$ETC/vllm.env" "$ETC/vllm.args" "$ETC/api-key.env" "$SB/server/"
@@ -216,6 +218,7 @@ case "$url" in
     [ -e "$SB/server/healthy" ] || exit 7
     [ "$header" = "Authorization: Bearer $(cat "$SB/server/key")" ] || exit 22
     grep -q "\"model\": \"$(cat "$SB/server/name")\"" <<<"$data" || exit 22
+    date +%s.%N >>"$SB/completions"
     echo '{"choices":[{"index":0,"message":{"role":"assistant","content":"OK"}}]}' >"$out" ;;
   *)
     f="$SB/downloads/${url##*/}"

@@ -42,6 +42,12 @@ ACTIONS: dict[str, set[str]] = {
     "alicloud:cs/managedKubernetes:ManagedKubernetes": {"cs:CreateCluster", "cs:DeleteCluster", "cs:DescribeClusterDetail", "cs:DescribeClustersV1", "cs:ModifyCluster", "cs:UpgradeCluster", "cs:DescribeClusterResources", "cs:DescribeTaskInfo", "cs:DescribeClusterUserKubeconfig", "cs:DescribeClusterAddonsVersion", "cs:TagResources", "cs:UntagResources", "cs:ListTagResources", "vpc:DescribeVSwitches", "vpc:DescribeVpcs", "ram:PassRole"},
     "alicloud:cs/kubernetesPermission:KubernetesPermission": {"cs:GrantPermissions", "cs:DescribeUserPermission", "cs:UpdateUserPermissions"},
     "alicloud:slb/acl:Acl": {"slb:CreateAccessControlList", "slb:DeleteAccessControlList", "slb:DescribeAccessControlLists", "slb:DescribeAccessControlListAttribute", "slb:SetAccessControlListAttribute", "slb:AddAccessControlListEntry", "slb:RemoveAccessControlListEntry", "slb:TagResources", "slb:UntagResources", "slb:ListTagResources"},
+    # llm:replicas > 1 or TLS (components/ecs/load_balancer.py; TF resource_alicloud_slb_*.go requests).
+    "alicloud:slb/applicationLoadBalancer:ApplicationLoadBalancer": {"slb:CreateLoadBalancer", "slb:DeleteLoadBalancer", "slb:DescribeLoadBalancerAttribute", "slb:DescribeLoadBalancers", "slb:SetLoadBalancerName", "slb:SetLoadBalancerStatus", "slb:SetLoadBalancerDeleteProtection", "slb:SetLoadBalancerModificationProtection", "slb:ModifyLoadBalancerInstanceChargeType", "slb:ModifyLoadBalancerInstanceSpec", "slb:ModifyLoadBalancerInternetSpec", "slb:ModifyLoadBalancerPayType", "slb:TagResources", "slb:UntagResources", "slb:ListTagResources"},
+    "alicloud:slb/listener:Listener": {"slb:CreateLoadBalancerTCPListener", "slb:CreateLoadBalancerHTTPSListener", "slb:SetLoadBalancerTCPListenerAttribute", "slb:SetLoadBalancerHTTPSListenerAttribute", "slb:DescribeLoadBalancerTCPListenerAttribute", "slb:DescribeLoadBalancerHTTPSListenerAttribute", "slb:StartLoadBalancerListener", "slb:StopLoadBalancerListener", "slb:DeleteLoadBalancerListener", "slb:DescribeLoadBalancerAttribute"},
+    "alicloud:slb/backendServer:BackendServer": {"slb:AddBackendServers", "slb:RemoveBackendServers", "slb:SetBackendServers", "slb:DescribeLoadBalancerAttribute"},
+    "alicloud:slb/aclEntryAttachment:AclEntryAttachment": {"slb:AddAccessControlListEntry", "slb:RemoveAccessControlListEntry", "slb:DescribeAccessControlListAttribute"},
+    "alicloud:slb/serverCertificate:ServerCertificate": {"slb:UploadServerCertificate", "slb:DeleteServerCertificate", "slb:SetServerCertificateName", "slb:DescribeServerCertificates", "cas:DescribeUserCertificateDetail"},
     # Kubernetes objects go through the cluster's API with the kubeconfig (RBAC, not RAM).
     **{t: set() for t in (
         "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:PersistentVolume",
@@ -70,7 +76,12 @@ def types(tmp_path_factory):
     """Every example stack, plus the dev stack with public access and SSH (optional resources)."""
     full = P.with_changes(P.stack_config(), publicAccess={"enabled": True, "allowedCidrs": ["203.0.113.0/24"]},
                           ssh={"allowedCidrs": ["198.51.100.0/28"]})  # fmt: skip
-    results = [plan.run_program(s) for s in example_stacks()] + [P.run(tmp_path_factory.mktemp("full"), full)]
+    lb = P.with_changes(full, replicas=2, publicAccess={"tls": {"certificateId": "12345678"}})
+    results = [plan.run_program(s) for s in example_stacks()] + [
+        P.run(tmp_path_factory.mktemp("full"), full),
+        P.run(tmp_path_factory.mktemp("lb"), lb),
+        P.run(tmp_path_factory.mktemp("lb-tcp"), P.with_changes(full, replicas=2)),
+    ]
     return {r.type for res in results for r in res.records if not r.type.startswith(("llm:", "pulumi:"))}
 
 

@@ -131,7 +131,7 @@ def test_cli_config_error_exits_2_and_writes_nothing(tmp_path):
         "llm:vllm.gpuMemoryUtilization: must be in (0, 1] (got 3)",
         "llm:bogus: unknown key (got '1'; allowed acs, apiKeyVersion, billing, cluster, customModel, downloadTimeoutS, encryption, "
         "host, imageId, instanceType, mode, model, modelDisk, modelSource, network, observability, publicAccess, region, "
-        "ssh, tags, vllm, zoneId)",
+        "replicas, ssh, tags, vllm, zoneId)",
     ]
 
 

@@ -155,7 +155,9 @@ def test_effects_agree_with_the_provider_facts_for_every_property_the_plans_set(
     facts = plan_diff.FACTS
     assert facts["commit"] == "81c43b6727a09e9da37b3d88818c3ba5fa17fa14"
     alicloud = {(t, p) for t, p in _declared() if t.startswith("alicloud:")}
-    assert {t for t, _ in alicloud} == set(facts["resources"])
+    from tools.provider_facts import EXTRA_TYPES  # llm:replicas > 1 / TLS only (tests/program/test_replicas.py)
+
+    assert {t for t, _ in alicloud} | set(EXTRA_TYPES) == set(facts["resources"])
     for t, p in sorted(alicloud):
         fact = facts["resources"][t]["properties"].get(plan_diff._tf_name(t, p))
         assert fact is not None, (t, p)  # every property the plans set is covered

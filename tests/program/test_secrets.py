@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 
+import pytest
 from pulumi.runtime import rpc
 
 from planner import run as plan
@@ -55,10 +56,19 @@ def secret_values(value) -> list:
     return []
 
 
-def test_canary_reaches_only_the_secret_parameter(tmp_path):
-    cfg = P.with_changes(P.stack_config(), apiKey=CANARY,
-                         publicAccess={"enabled": True, "allowedCidrs": ["203.0.113.0/24"]})  # fmt: skip
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"replicas": 3, "publicAccess": {"tls": {"certificateId": "12345678"}}}],
+    ids=["one-replica", "replicas-3-tls"],
+)
+def test_canary_reaches_only_the_secret_parameter(tmp_path, extra):
+    public = {"enabled": True, "allowedCidrs": ["203.0.113.0/24"], **extra.get("publicAccess", {})}
+    cfg = P.with_changes(P.stack_config(), apiKey=CANARY, publicAccess=public,
+                         **{k: v for k, v in extra.items() if k != "publicAccess"})  # fmt: skip
     result = P.run(tmp_path, cfg)
+    if extra:  # the variant did declare its groups and its HTTPS listener
+        names = {r.name for r in result.records}
+        assert {"replica-2-serving-invocation", "load-balancer-internet-https"} <= names
 
     # Positive control: the canary did reach the program and the OOS secret parameter.
     param = next(r for r in result.records if r.type == "alicloud:oos/secretParameter:SecretParameter")

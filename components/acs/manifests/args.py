@@ -63,6 +63,10 @@ class ManifestArgs:
     allowed_cidrs: list[str] = field(default_factory=list)
     read_only_root: bool = True  # serving containers' root filesystem (caches on emptyDirs)
     seccomp: bool = True  # seccompProfile RuntimeDefault on every pod
+    replicas: int = 1  # serving groups (llm:replicas): pods, or LWS groups
+    lws_max_unavailable: int = 1  # LWS rolling update (replicas >= 2); v0.5.0 CRD defaults 1 / 0
+    lws_max_surge: int = 0
+    tls_certificate_id: str | None = None  # CAS ID: the internet Service listens HTTPS on 443
 
     @property
     def lws(self) -> bool:

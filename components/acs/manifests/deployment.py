@@ -36,7 +36,7 @@ def deployment(a: ManifestArgs) -> dict:
         "kind": "Deployment",
         "metadata": metadata(a, a.app, annotations=workload_annotations(a)),
         "spec": {
-            "replicas": 1,
+            "replicas": a.replicas,
             "selector": {"matchLabels": {"app": a.app}},
             # A new pod comes up before the old one goes: no gap while the model loads (ACS
             # schedules the extra GPU pod on demand; it costs the load time's GPU hours).

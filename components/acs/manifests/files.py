@@ -51,7 +51,11 @@ def application_file(a: ManifestArgs) -> str:
 
 
 def jump_host_files(
-    a: ManifestArgs, vswitch_id: str, acl_id: str | None, rrsa: Mapping[str, str] | None = None
+    a: ManifestArgs,
+    vswitch_id: str,
+    acl_id: str | None,
+    rrsa: Mapping[str, str] | None = None,
+    cert_id: str | None = None,
 ) -> dict[str, str]:
     """File name -> text, for `/root/llm-k8s-resource/`. Secrets are not among them."""
     files: dict[str, list[dict]] = {
@@ -69,5 +73,5 @@ def jump_host_files(
         "then carry the change into the stack config, or the next `pulumi up` reverts it.",
     }
     if a.public:
-        files["public-service.yaml"] = [service(a, internet=True, acl_id=acl_id)]
+        files["public-service.yaml"] = [service(a, internet=True, acl_id=acl_id, cert_id=cert_id)]
     return {name: file_header(a, name, notes.get(name, "")) + _yaml_docs(objs) for name, objs in files.items()}

@@ -103,12 +103,21 @@ def leader_worker_set(a: ManifestArgs) -> dict:
         # A worker is useless without its head; LWS recreates the group when one pod restarts.
         "livenessProbe": exec_probe(leader_reachable, 30, 10),
     }
+    spec: dict = {"replicas": a.replicas}
+    if a.replicas >= 2:
+        # One group at a time (the v0.5.0 CRD: maxUnavailable default 1, maxSurge default 0, and
+        # maxUnavailable "can not be 0 if MaxSurge is 0"): the other groups keep serving. Spelt out
+        # so that the plan shows it; configurable (llm:acs.lwsMaxUnavailable / lwsMaxSurge).
+        spec["rolloutStrategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {"maxUnavailable": a.lws_max_unavailable, "maxSurge": a.lws_max_surge},
+        }
     return {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",
         "kind": "LeaderWorkerSet",
         "metadata": metadata(a, a.app, annotations=workload_annotations(a)),
         "spec": {
-            "replicas": 1,
+            **spec,
             "startupPolicy": "LeaderReady",
             "leaderWorkerTemplate": {
                 "size": a.group_size,

@@ -37,4 +37,4 @@ export LLM_LOCK_WAIT_S=600
 export LLM_RAY_WAIT_S=1800
 export LLM_RAY_WATCH_S=30
 . /usr/local/lib/llm/lib/params.sh
-llm_run /usr/local/lib/llm serve.sh 1df35211fa87e81d8a91a53722765af45122522479af237a183a3512b00f7e12 "$p"
+llm_run /usr/local/lib/llm serve.sh a4394f5cf7ed8cbb6e7168e2170f10b78126a74f8aa35c9edbcfa0a2e06decfe "$p"

@@ -26,6 +26,7 @@ IFS=', ' read -r -a node_ips <<<"${LLM_CLUSTER_NODE_IPS?LLM_CLUSTER_NODE_IPS mus
 gpus_per_node=${LLM_GPUS_PER_NODE:?LLM_GPUS_PER_NODE is required}
 ray_wait_s=${LLM_RAY_WAIT_S:?LLM_RAY_WAIT_S is required}
 ray_watch_s=${LLM_RAY_WATCH_S:?LLM_RAY_WATCH_S is required}
+drain_file=${LLM_DRAIN_FILE-}
 files=(vllm.env vllm.args api-key.env)
 rollback_files=(vllm.env vllm.args)
 
@@ -34,6 +35,7 @@ die() {
   log "FAILED: $*" >&2
   exit 1
 }
+rolling() { [ -z "$drain_file" ] || "$(dirname "${BASH_SOURCE[0]}")/rolling.sh" "$1"; }
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -187,6 +189,7 @@ wait_cluster() {
   log "Ray has all $nodes nodes, $((nodes * gpus_per_node)) GPUs and the model on each"
 }
 
+rolling responder
 pull_image
 wait_for "host bootstrap" "$state_dir/bootstrap.done" "$bootstrap_wait_s"
 wait_for "model $model_dir" "$marker" "$model_wait_s"
@@ -206,6 +209,7 @@ installed_hash=$(settings_hash "$etc_dir")
 if [ "$new_hash" = "$installed_hash" ] && [ "$(cat "$state_dir/serve.hash" 2>/dev/null)" = "$new_hash" ] &&
   systemctl is-active --quiet "$unit"; then
   if wait_healthy; then
+    rolling rejoin
     log "unchanged: settings $new_hash already serving and answering"
     exit 0
   fi
@@ -219,12 +223,14 @@ fi
 [ "$installed_hash" = "$new_hash" ] || changed=1
 for f in "${rollback_files[@]}"; do [ -f "$etc_dir/$f.prev" ] || had_prev=0; done
 if [ "$nodes" != 1 ]; then wait_cluster; fi
+rolling drain
 install_new
 log "settings $new_hash installed; restarting $unit"
 systemctl restart "$unit"
 
 if wait_healthy; then
   printf '%s\n' "$new_hash" >"$state_dir/serve.hash"
+  rolling rejoin
   log "serving $served_name on port $port: /health and one chat completion answered"
   exit 0
 fi
@@ -242,6 +248,7 @@ log "restored previous settings; restarting $unit" >&2
 systemctl restart "$unit"
 if wait_healthy; then
   printf '%s\n' "$(settings_hash "$etc_dir")" >"$state_dir/serve.hash"
+  rolling rejoin
   die "new settings failed; rolled back to previous settings"
 fi
 log_tail
