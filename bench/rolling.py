@@ -1,5 +1,5 @@
 """Rolling serving change benchmark (a benchmark, not a test): failed requests during a serving
-change across 2 groups behind a load balancer, in the sandbox (tests/fakes/sandbox.py).
+change across N = 1, 2, 3 groups behind a load balancer, in the sandbox (tests/fakes/sandbox.py).
 
 Each group: the real userdata/serve.sh, the real readiness responder (userdata/ready.sh), and a
 vLLM stand-in that is down for LOAD_S after every restart and whose requests take REQUEST_S (a
@@ -12,7 +12,7 @@ Two runs: with the drain (what the program renders behind a load balancer) and w
 responder follows /health only, as a plain health check on vLLM would): the figure is the failed
 requests of each.
 
-    .venv/bin/python bench/rolling.py
+    .venv/bin/python bench/rolling.py   # a Markdown table: groups, drain on/off, failed, longest gap, roll time
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class Balancer:
         self.ready, self.vllm = ready_urls, vllm_urls
         self.in_service = [True] * len(ready_urls)
         self.sent = self.failed = 0
+        self.longest_gap_s = 0.0  # the longest time no backend was in service
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._check, args=(i,), daemon=True) for i in range(len(ready_urls))]
         self.threads.append(threading.Thread(target=self._client, daemon=True))
@@ -119,8 +120,15 @@ class Balancer:
                 self.sent += 1
                 self.failed += 0 if good else 1
 
+        gap_start: float | None = None
         while not self.stop.is_set():
             live = [i for i, up in enumerate(self.in_service) if up]
+            now = time.monotonic()
+            if live:
+                gap_start = None
+            else:
+                gap_start = now if gap_start is None else gap_start
+                self.longest_gap_s = max(self.longest_gap_s, now - gap_start)
             target = live[turn % len(live)] if live else None
             turn += 1
             threading.Thread(target=one, args=(target,), daemon=True).start()
@@ -131,10 +139,10 @@ class Balancer:
         time.sleep(REQUEST_S * 3)
 
 
-def run(drain: bool) -> tuple[int, int, float]:
+def run(drain: bool, n: int = GROUPS) -> tuple[int, int, float, float]:
     root = Path(tempfile.mkdtemp(prefix="bench-rolling-"))
     groups = []
-    for g in range(GROUPS):
+    for g in range(n):
         sb = Sandbox(root / f"group-{g}")
         (sb.state / "bootstrap.done").touch()
         (sb.models / "deepseek-r1-rev-a").mkdir(parents=True)
@@ -165,16 +173,20 @@ def run(drain: bool) -> tuple[int, int, float]:
     lb.close()
     for *_, responder in groups:
         responder.terminate()
-    return lb.sent, lb.failed, elapsed
+    return lb.sent, lb.failed, elapsed, lb.longest_gap_s
 
 
 def main() -> None:
-    print(f"{GROUPS} groups, health check every {INTERVAL_S}s (out after {rolling.UNHEALTHY_THRESHOLD}), "
+    print(f"health check every {INTERVAL_S}s (out after {rolling.UNHEALTHY_THRESHOLD}), "
           f"vLLM load {LOAD_S}s, requests {REQUEST_S}s every {CLIENT_GAP_S}s")  # fmt: skip
-    for drain in (True, False):
-        sent, failed, elapsed = run(drain)
-        label = "with drain   " if drain else "without drain"
-        print(f"{label}: {failed} failed of {sent} requests during a {elapsed:.1f}s roll")
+    print("| groups | drain | failed / sent | longest time with no backend in service | roll time |")
+    print("|---|---|---|---|---|")
+    for n in (1, 2, 3):
+        for drain in (True, False):
+            sent, failed, elapsed, gap = run(drain, n)
+            print(
+                f"| {n} | {'on' if drain else 'off'} | {failed} / {sent} | {gap:.1f} s | {elapsed:.1f} s |", flush=True
+            )
 
 
 if __name__ == "__main__":
