@@ -66,6 +66,7 @@ GROUPS = {
             "vllm_args",
             ("components/common/vllm_args.py",),
             (
+                "tests/unit/test_vllm_args_exact.py",
                 "tests/unit/test_acs_manifests.py",
                 "tests/program/test_cluster.py",
                 "tests/program/test_plan_ecs_single.py",
