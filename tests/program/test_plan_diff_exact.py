@@ -52,7 +52,7 @@ def test_markdown_names_each_added_removed_and_changed_line():
     assert "**Removed** (1)\n\n- `gone` (alicloud:ecs/securityGroupRule:SecurityGroupRule)" in md
     assert "**Changed** (2)" in md
     assert "| `attach` | options.deleteBeforeReplace | option change | null | true |" in md
-    assert "| `attach` | options.dependsOn | option change | [\"a\"] | [\"a\", \"b\"] |" in md
+    assert '| `attach` | options.dependsOn | option change | ["a"] | ["a", "b"] |' in md
     assert f"| `disk` | size | {plan_diff.effect(DISK, 'size')} | 100 | 200 |" in md
 
 
