@@ -74,12 +74,6 @@ GROUPS = {
             100.0,
         ),
         Group(
-            "diff",
-            ("planner/diff.py",),
-            ("tests/program/test_plan_diff_exact.py", "tests/program/test_plan_diff.py"),
-            85.0,
-        ),
-        Group(
             "render",
             ("components/common/scripts.py", "components/ecs/userdata.py"),
             ("tests/unit/test_render_exact.py", "tests/unit/test_render.py"),
