@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -43,6 +44,16 @@ def write_stack(tmp: Path, config: dict[str, Any], name: str = "test") -> Path:
 def run(tmp: Path, config: dict[str, Any] | None = None, stack: str = "dev") -> plan.PlanResult:
     cfg_file = write_stack(tmp, config) if config is not None else None
     return plan.run_program(stack, cfg_file)
+
+
+@functools.cache
+def _example_resources(stack: str) -> tuple[dict, ...]:
+    return tuple(plan.resources_json(plan.run_program(stack)))
+
+
+def example_resources(stack: str) -> list[dict]:
+    """resources.json of an example stack's plan, planned once per test process (a copy)."""
+    return copy.deepcopy(list(_example_resources(stack)))
 
 
 def resources(result: plan.PlanResult) -> list[dict]:

@@ -13,6 +13,7 @@ import pytest
 
 from planner import diff as plan_diff
 from planner import run as plan
+from tests import planning as P
 from tests.fakes.sandbox import REPO
 from tests.regenerate_golden import example_stacks
 
@@ -154,7 +155,7 @@ REMOVED: dict[str, set[str]] = {s: set() for s in EXPECTED}
 
 def upgrade_diff(stack: str) -> dict:
     old = json.loads((RELEASE_1 / stack / "resources.json").read_text())
-    new = plan.resources_json(plan.run_program(stack))
+    new = P.example_resources(stack)
     return plan_diff.diff_resources(old, new)
 
 
@@ -177,7 +178,7 @@ def test_user_data_changes_once_to_the_static_release_2_text(stack):
     setting feeds (so no later change of settings reboots a node)."""
     from components.ecs import userdata
 
-    new = plan.resources_json(plan.run_program(stack))
+    new = P.example_resources(stack)
     for r in new:
         if r["type"] == "alicloud:ecs/instance:Instance" and r["name"] != "jump-host-instance":
             assert r["inputs"]["userData"] == userdata.render_user_data()
@@ -185,14 +186,14 @@ def test_user_data_changes_once_to_the_static_release_2_text(stack):
 
 @pytest.mark.parametrize("stack", sorted(EXPECTED))
 def test_every_instances_user_data_is_under_12_kb(stack):
-    for r in plan.resources_json(plan.run_program(stack)):
+    for r in P.example_resources(stack):
         if r["type"] == "alicloud:ecs/instance:Instance":
             assert len(r["inputs"]["userData"].encode()) < 12 * 1024, r["name"]
 
 
 def test_eip_association_deletes_before_it_replaces():
     """prod is public: a replaced master would otherwise wait for an EIP the old one still holds."""
-    res = {r["name"]: r for r in plan.resources_json(plan.run_program("prod"))}
+    res = {r["name"]: r for r in P.example_resources("prod")}
     assert res["public-access-eip-assoc"]["options"].get("deleteBeforeReplace") is True
     for n in ("node", "worker-1"):
         assert res[f"{n}-model-disk-attach"]["options"].get("deleteBeforeReplace") is True

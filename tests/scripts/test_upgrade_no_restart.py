@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from planner import run as plan
+from tests import planning as P
 from tests.fakes.sandbox import API_KEY, REPO, Sandbox
 
 RELEASE_1 = REPO / "tests" / "previous" / "release-1"
@@ -43,13 +43,8 @@ def release_1(stack: str, name: str) -> str:
     return _decode(json.loads((RELEASE_1 / stack / "resources.json").read_text()), name)
 
 
-_CURRENT: dict[str, list[dict]] = {}
-
-
 def current(stack: str, name: str) -> str:
-    if stack not in _CURRENT:
-        _CURRENT[stack] = plan.resources_json(plan.run_program(stack))
-    return _decode(_CURRENT[stack], name)
+    return _decode(P.example_resources(stack), name)
 
 
 def sandboxed(content: str, sb: Sandbox) -> str:
