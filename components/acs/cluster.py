@@ -42,6 +42,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.common.nat_egress import nat_egress
+from components.common.network import cidr_ingress
 from components.common.ports import PORT
 
 # CLB health checks come from this range (Alibaba CLB docs; kubernetes/cloud-provider-alibaba-cloud).
@@ -191,19 +192,7 @@ class AcsCluster(pulumi.ComponentResource):
         self.cluster_id = cluster.id
         self.security_group_id = cluster.security_group_id
         self.network_ready = [
-            alicloud.ecs.SecurityGroupRule(
-                f"{name}-{suffix}",
-                security_group_id=cluster.security_group_id,
-                type="ingress",
-                ip_protocol=protocol,
-                port_range=port_range,
-                cidr_ip=cidr,
-                nic_type="intranet",
-                policy="accept",
-                priority=1,
-                description=f"{p} {why}",
-                opts=child,
-            )
+            cidr_ingress(f"{name}-{suffix}", cluster.security_group_id, port_range, cidr, f"{p} {why}", child, protocol)
             for suffix, protocol, port_range, cidr, why in cluster_sg_rules(
                 args.vpc_cidr, args.public_cidrs, args.pod_cidrs, args.intra_group
             )

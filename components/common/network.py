@@ -11,6 +11,31 @@ from components.common.nat_egress import nat_egress
 from components.common.ports import PORT
 
 
+def cidr_ingress(
+    resource_name: str,
+    security_group_id: pulumi.Input[str],
+    port_range: str,
+    cidr: pulumi.Input[str],
+    description: str,
+    opts: pulumi.ResourceOptions,
+    protocol: str = "tcp",
+) -> alicloud.ecs.SecurityGroupRule:
+    """One ingress rule from a CIDR on the intranet NIC (every shape's rules have this form)."""
+    return alicloud.ecs.SecurityGroupRule(
+        resource_name,
+        security_group_id=security_group_id,
+        type="ingress",
+        ip_protocol=protocol,
+        port_range=port_range,
+        cidr_ip=cidr,
+        nic_type="intranet",
+        policy="accept",
+        priority=1,
+        description=description,
+        opts=opts,
+    )
+
+
 @dataclass
 class NetworkArgs:
     prefix: str  # physical name prefix, e.g. llm-dev
@@ -80,19 +105,7 @@ class Network(pulumi.ComponentResource):
         rules += [(f"ssh-{i}", "22/22", c) for i, c in enumerate(args.ssh_cidrs)]
         rules += [(f"extra-{i}", pr, c) for i, (pr, c) in enumerate(args.extra_ingress)]
         for rule_name, port_range, cidr in rules:
-            alicloud.ecs.SecurityGroupRule(
-                f"{name}-{rule_name}",
-                security_group_id=sg.id,
-                type="ingress",
-                ip_protocol="tcp",
-                port_range=port_range,
-                cidr_ip=cidr,
-                nic_type="intranet",
-                policy="accept",
-                priority=1,
-                description=f"{p} {rule_name}",
-                opts=child,
-            )
+            cidr_ingress(f"{name}-{rule_name}", sg.id, port_range, cidr, f"{p} {rule_name}", child)
         if args.intra_group:
             alicloud.ecs.SecurityGroupRule(
                 f"{name}-intra-group",

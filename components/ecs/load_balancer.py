@@ -24,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
+from components.common.network import cidr_ingress
 from components.common.ports import PORT, READY_PORT
 from components.ecs import rolling
 
@@ -129,19 +130,10 @@ class ServingLoadBalancer(pulumi.ComponentResource):
                 # An HTTPS (layer-7) listener forwards from the balancer's own addresses, not the
                 # client's: admit them to 8000 (CLB health-check docs name 100.64.0.0/10; whether
                 # the group needs the rule is unverified, and it only widens to Alibaba's range).
-                alicloud.ecs.SecurityGroupRule(
-                    f"{name}-clb-to-api",
-                    security_group_id=args.security_group_id,
-                    type="ingress",
-                    ip_protocol="tcp",
-                    port_range=f"{PORT}/{PORT}",
-                    cidr_ip=rolling.CLB_SOURCE_CIDR,
-                    nic_type="intranet",
-                    policy="accept",
-                    priority=1,
-                    description=f"{args.prefix} HTTPS listener to the vLLM API",
-                    opts=child,
-                )
+                cidr_ingress(
+                    f"{name}-clb-to-api", args.security_group_id, f"{PORT}/{PORT}", rolling.CLB_SOURCE_CIDR,
+                    f"{args.prefix} HTTPS listener to the vLLM API", child,
+                )  # fmt: skip
                 cert = alicloud.slb.ServerCertificate(
                     f"{name}-certificate",
                     name=f"{args.prefix}-api",

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from components.common import observability as obs
+from components.common.network import cidr_ingress
 from components.common.ports import PORT
 from components.config.model import DCGM_PORT, ObservabilitySettings
 
@@ -74,19 +75,10 @@ class Observability(pulumi.ComponentResource):
                     config_yaml=job_yaml(job, targets),
                     opts=child,
                 )
-            alicloud.ecs.SecurityGroupRule(
-                "dcgm-from-vpc",
-                security_group_id=args.security_group_id,
-                type="ingress",
-                ip_protocol="tcp",
-                port_range=f"{DCGM_PORT}/{DCGM_PORT}",
-                cidr_ip=args.vpc_cidr,
-                nic_type="intranet",
-                policy="accept",
-                priority=1,
-                description=f"{p} DCGM exporter from the VPC (Prometheus)",
-                opts=child,
-            )
+            cidr_ingress(
+                "dcgm-from-vpc", args.security_group_id, f"{DCGM_PORT}/{DCGM_PORT}", args.vpc_cidr,
+                f"{p} DCGM exporter from the VPC (Prometheus)", child,
+            )  # fmt: skip
             if s.alarms is not None:
                 rules = obs.alert_rules(s.alarms, f'job="{obs.VLLM_JOB}"', f'job="{obs.DCGM_JOB}"', len(args.node_ips))
                 obs.declare_alarms(p, s.alarms, prom.cluster_id, rules, self)
