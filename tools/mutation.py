@@ -59,7 +59,12 @@ GROUPS = {
         Group(
             "rules",
             ("components/config/rules.py", "components/config/rules_acs.py", "components/config/rules_cloud.py"),
-            ("tests/unit/test_rules_exact.py", "tests/unit/test_settings.py", "tests/unit/test_acs_settings.py"),
+            (
+                "tests/unit/test_rules_exact.py",
+                "tests/unit/test_rules_acs_exact.py",
+                "tests/unit/test_settings.py",
+                "tests/unit/test_acs_settings.py",
+            ),
             85.0,
         ),
         Group(
@@ -72,6 +77,12 @@ GROUPS = {
                 "tests/program/test_plan_ecs_single.py",
             ),
             100.0,
+        ),
+        Group(
+            "diff",
+            ("planner/diff.py",),
+            ("tests/program/test_plan_diff_exact.py", "tests/program/test_plan_diff.py"),
+            85.0,
         ),
         Group(
             "render",
@@ -111,16 +122,21 @@ def prepare(group: Group) -> Path:
         link = work / stack.name
         if not link.is_symlink():
             link.symlink_to(stack)
+    # mutmut walks only `source_paths` (and copies the rest of the tree by `also_copy`), so the
+    # group's top directories are its source paths: with "components" alone, planner/diff.py was
+    # never looked at (0 files mutated).
+    sources = tuple(sorted({m.split("/", 1)[0] for m in group.modules}))
+    copied = [n for n in TREE if n not in sources] + [p.name for p in ROOT.glob("Pulumi*.yaml")]
     base = (ROOT / "pyproject.toml").read_text()
     base = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", base)  # the repository's defaults are replaced
     (work / "pyproject.toml").write_text(
         base.rstrip()
         + "\n\n[tool.mutmut]\n"
-        + 'source_paths = ["components"]\n'
+        + f"source_paths = {_toml_list(sources)}\n"
         + f"only_mutate = {_toml_list(group.modules)}\n"
         + f"pytest_add_cli_args_test_selection = {_toml_list(group.tests)}\n"
         + 'pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "-q"]\n'
-        + f"also_copy = {_toml_list([n for n in TREE if n != 'components'] + [p.name for p in ROOT.glob('Pulumi*.yaml')])}\n"
+        + f"also_copy = {_toml_list(copied)}\n"
     )
     return work
 
