@@ -391,10 +391,11 @@ def impact(d: dict[str, Any], new: list[dict], old: list[dict]) -> dict[str, Any
     serving = params_changed.get("serving (vLLM)")
     workload = [c["name"] for c in d["changed"] if c["type"] in WORKLOADS and any(
         x["property"] == "spec" for x in c["changes"])]  # fmt: skip
+    # Instances only, by the type the diff itself records (a removed one is in no new plan).
+    types = {c["name"]: c["type"] for c in d["changed"] + d["removed"]}
     instance_down = [
         n for n in machines["replaced"] + machines["rebooted"] + machines["removed"]
-        if by_name.get(n, {}).get("type", "alicloud:ecs/instance:Instance") == "alicloud:ecs/instance:Instance"
-        or n.endswith("-instance")
+        if types.get(n) == "alicloud:ecs/instance:Instance"
     ]  # fmt: skip
     if ray:
         vllm = "restarts (Ray restarts)"

@@ -81,7 +81,12 @@ GROUPS = {
         Group(
             "diff",
             ("planner/diff.py",),
-            ("tests/program/test_plan_diff_exact.py", "tests/program/test_plan_diff.py"),
+            (
+                "tests/unit/test_diff_exact.py",
+                "tests/program/test_plan_diff_exact.py",
+                "tests/program/test_plan_diff.py",
+                "tests/program/test_reviewable.py",  # the golden diffs
+            ),
             85.0,
         ),
         Group(
