@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "out" / "mutation"
 EQUIVALENT = ROOT / "tests" / "mutation-equivalent.txt"
 # What the tests import or read besides `components/` (symlinked into each group's directory).
-TREE = ("components", "tests", "planner", "stackctl", "userdata", "docs", "bench", "__main__.py", "README.md")
+TREE = ("components", "tests", "planner", "stackctl", "tools", "userdata", "docs", "bench", "__main__.py", "README.md")
 KILLED = {"killed", "timeout", "caught by type check"}
 
 

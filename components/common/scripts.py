@@ -238,7 +238,8 @@ def split_params(
         else:
             value = {camel(k): _json_value(k, checked[k]) for k in present}
         text = _one_line(value)
-        for bad in ("{{", "}}", "\n", "\r", "\0"):
+        # JSON escapes every control character (line breaks, NUL) in strings; braces it keeps.
+        for bad in ("{{", "}}"):
             if bad in text:
                 raise ValueError(f"parameter {name}: {bad!r} in {text[:80]!r} (Cloud Assistant would read it)")
         params[name] = text
