@@ -270,7 +270,7 @@ def diff_resources(old: list[dict], new: list[dict]) -> dict[str, Any]:
         "removed": [strip(o[u]) for u in sorted(o.keys() - n.keys())],
         "changed": changed,
     }
-    d["impact"] = impact(d, list(new), list(old))
+    d["impact"] = impact(d, list(new))
     return d
 
 
@@ -278,9 +278,9 @@ def _mentions(value: Any, ids: set[str]) -> set[str]:
     if isinstance(value, str):
         return {value} & ids
     if isinstance(value, dict):
-        return set().union(*(_mentions(v, ids) for v in value.values())) if value else set()
+        return set().union(*(_mentions(v, ids) for v in value.values()))
     if isinstance(value, list):
-        return set().union(*(_mentions(v, ids) for v in value)) if value else set()
+        return set().union(*(_mentions(v, ids) for v in value))
     return set()
 
 
@@ -341,9 +341,8 @@ MACHINES = {
     "kubernetes:core/v1:Service": "load balancer",
 }
 WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")
-RELOAD = (
-    "vLLM reload on one group: requests fail until the model has loaded and answered (at most llm:vllm.startupTimeoutS)"
-)
+RELOAD_TAIL = "requests fail until the model has loaded and answered (at most llm:vllm.startupTimeoutS)"
+RELOAD = "vLLM reload on one group: " + RELOAD_TAIL
 
 
 def _nodes(inv: dict) -> list[str]:
@@ -353,7 +352,8 @@ def _nodes(inv: dict) -> list[str]:
     return out
 
 
-def impact(d: dict[str, Any], new: list[dict], old: list[dict]) -> dict[str, Any]:
+def impact(d: dict[str, Any], new: list[dict]) -> dict[str, Any]:
+    """What the diff `d` does on the hosts; `new` is the new plan (parents name the phases)."""
     by_name = {r["name"]: r for r in new}
     changed = {c["name"]: c for c in d["changed"]}
     added = {r["name"] for r in d["added"]}
@@ -377,7 +377,7 @@ def impact(d: dict[str, Any], new: list[dict], old: list[dict]) -> dict[str, Any
     for c in d["changed"]:
         if c["type"] not in MACHINES:
             continue
-        effects = {x["effect"] for x in c["changes"] if not x["property"].startswith("options.")}
+        effects = {x["effect"] for x in c["changes"]}  # an option change has its own effect
         if REPLACES in effects:
             machines["replaced"].append(c["name"])
         elif REBOOTS in effects:
@@ -412,7 +412,7 @@ def impact(d: dict[str, Any], new: list[dict], old: list[dict]) -> dict[str, Any
     elif machines["mayBeReplaced"]:
         interruption = f"unknown offline: {', '.join(machines['mayBeReplaced'])} may be replaced"
     elif ray:
-        interruption = "Ray and vLLM restart on one group: " + RELOAD.split(": ", 1)[1]
+        interruption = "Ray and vLLM restart on one group: " + RELOAD_TAIL
     elif serving or workload:
         interruption = RELOAD
     else:
@@ -476,7 +476,7 @@ def markdown(d: dict[str, Any]) -> str:
     if not differs(d):
         return "### Offline plan diff\n\nNo changes.\n"
     lines = ["### Offline plan diff", ""]
-    lines += _impact_lines(d.get("impact") or impact(d, [], []))
+    lines += _impact_lines(d.get("impact") or impact(d, []))
     settings = [(r["name"], s) for r in d["changed"] for c in r["changes"] for s in c.get("settings", [])]
     if settings:
         lines += [

@@ -92,7 +92,11 @@ GROUPS = {
         Group(
             "render",
             ("components/common/scripts.py", "components/ecs/userdata.py"),
-            ("tests/unit/test_render_exact.py", "tests/unit/test_render.py"),
+            (
+                "tests/unit/test_render_exact.py",
+                "tests/unit/test_render.py",
+                "tests/scripts/test_parameters_sandbox.py",  # the rendered runners, run on a sandboxed host
+            ),
             85.0,
         ),
     )

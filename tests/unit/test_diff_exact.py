@@ -176,6 +176,7 @@ def test_multi_line_text_diff_exact():
     assert D.text_diff("a\nb\n", "a\nb\n", "x") is None
     # a short value against a text: the value is one line of the diff
     assert D.text_diff("a", "a\nb\n", "x") == "--- old/x\n+++ new/x\n@@ -1 +1,2 @@\n a\n+b\n"
+    assert D.text_diff("a\nb\n", "z", "x") == "--- old/x\n+++ new/x\n@@ -1,2 +1 @@\n-a\n-b\n+z\n"
 
 
 def test_base64_is_decoded_and_json_pretty_printed():
@@ -185,7 +186,13 @@ def test_base64_is_decoded_and_json_pretty_printed():
     assert D.text_diff(b64("#!/bin/bash\necho one\n"), b64("#!/bin/bash\necho two\n"), "c") == (
         "--- old/c\n+++ new/c\n@@ -1,2 +1,2 @@\n #!/bin/bash\n-echo one\n+echo two\n"
     )
-    assert D._texts("abc=") is None  # under 16 characters: never taken for Base64
+    # at least 16 characters, or a short word would be taken for Base64
+    assert D._texts("aGk=") is None  # "hi" in Base64
+    assert D._texts("aGVsbG8gd29ybGQh") == {"": "hello world!\n"}  # 16 characters
+    assert D._b64_text("aGVsbG8gd29ybGQh!!") is None  # strict: no character outside the alphabet is dropped
+    # decoded text is shown as it is, even when it looks like JSON
+    assert D._texts(b64('{"a": 1, "b": 2}')) == {"": '{"a": 1, "b": 2}\n'}
+    assert D._texts('{"a": "é", "b": 1}') == {"": '{\n  "a": "é",\n  "b": 1\n}\n'}
     assert D._texts('{"b": 1, "a": [2]}') == {"": '{\n  "a": [\n    2\n  ],\n  "b": 1\n}\n'}
     assert D._texts(" [1]") == {"": "[\n  1\n]\n"}
     assert D._texts("{not json") is None
@@ -536,3 +543,89 @@ def test_markdown_without_an_impact_computes_one():
     assert "| re-runs | nothing |" in md
     assert "| serving interruption | none |" in md
     assert "**Settings**" not in md and "**Added**" not in md and "<details>" not in md
+
+
+def _tgz(files: dict[str, bytes]) -> str:
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode()
+
+
+def test_packed_files_added_removed_and_in_two_groups():
+    def content(host, runner):
+        return (
+            f"export LLM_HOST_TGZ_B64={scripts.pack_files(host)}\nexport LLM_RUN_TGZ_B64={scripts.pack_files(runner)}\n"
+        )
+
+    old = content({"a": "1\n", "gone": "g\n"}, {"r": "x\n"})
+    new = content({"a": "1\n", "c": "3\n"}, {"r": "y\n"})
+    assert set(D._texts(new)) == {"", "LLM_HOST_TGZ_B64/a", "LLM_HOST_TGZ_B64/c", "LLM_RUN_TGZ_B64/r"}
+    assert D.text_diff(old, new, "s") == (
+        "--- old/s/LLM_HOST_TGZ_B64/c\n+++ new/s/LLM_HOST_TGZ_B64/c\n@@ -0,0 +1 @@\n+3\n"
+        "--- old/s/LLM_HOST_TGZ_B64/gone\n+++ new/s/LLM_HOST_TGZ_B64/gone\n@@ -1 +0,0 @@\n-g\n"
+        "--- old/s/LLM_RUN_TGZ_B64/r\n+++ new/s/LLM_RUN_TGZ_B64/r\n@@ -1 +1 @@\n-x\n+y\n"
+    )
+    # a junk group before a good one: the good one is still unpacked
+    junk = "export LLM_A_TGZ_B64=" + "A" * 40 + "\n" + f"export LLM_B_TGZ_B64={scripts.pack_files({'f': 'y'})}\n"
+    assert set(D._texts(junk)) == {"", "LLM_B_TGZ_B64/f"}
+
+
+def test_packed_file_that_is_not_utf8_is_shown_with_replacement_characters():
+    packed = _tgz({"bin": b"a\xffb"})
+    text = f"x\nexport LLM_X_TGZ_B64={packed}\n"
+    assert D._texts(text)["LLM_X_TGZ_B64/bin"] == "a\ufffdb"
+
+
+def test_lists_of_names_are_joined():
+    two = [r("a-instance", INSTANCE, {"userData": "1"}), r("b-instance", INSTANCE, {"userData": "1"})]
+    got = im(two, [{**x, "inputs": {"userData": "2"}} for x in two])
+    assert got["interruption"] == (
+        "serving down while a-instance, b-instance is replaced or rebooted, until host setup, the model and vLLM are back"
+    )
+    disks = [r("d1", DISK, {}), r("d2", DISK, {})]
+    got = im(disks, [{**x, "inputs": {"noSuchProperty": 1}} for x in disks])
+    assert got["interruption"] == "unknown offline: d1, d2 may be replaced"
+    work = [r("v1", DEPLOYMENT, {"spec": 1}), r("v2", LWS, {"spec": 1})]
+    got = im(work, [{**x, "inputs": {"spec": 2}} for x in work])
+    assert got["vllm"] == "restarts (workload rollout: v1, v2)"
+
+
+def test_impact_lines_exact():
+    im_ = {
+        "reruns": [{"phase": "comp", "run": "inv", "nodes": [], "newRun": True},
+                   {"phase": "Ray", "run": "ray", "nodes": ["a", "b"], "newRun": False}],
+        "vllm": "V", "ray": "R", "modelDownload": "M", "interruption": "I",
+        "machines": {"replaced": ["x"], "rebooted": ["y", "z"], "mayBeReplaced": ["u"], "added": ["n"], "removed": ["o"]},
+    }  # fmt: skip
+    assert D._impact_lines(im_) == [
+        "**What this change does on the hosts**",
+        "",
+        "| | |",
+        "|---|---|",
+        "| re-runs | comp on - (new run); Ray on a, b |",
+        "| vLLM | V |",
+        "| Ray | R |",
+        "| model download | M |",
+        "| instances, disks, load balancers | replaced: x; rebooted: y, z; may be replaced (unknown offline): u; "
+        "added: n; removed: o |",
+        "| serving interruption | I |",
+        "",
+    ]
+
+
+def test_markdown_keeps_the_diff_text_to_its_last_character():
+    old = [r("c1", "alicloud:ecs/command:Command", {"commandContent": "a\nb\n"}),
+           r("c2", "alicloud:ecs/command:Command", {"commandContent": "a\nb\n"})]  # fmt: skip
+    new = [r("c1", "alicloud:ecs/command:Command", {"commandContent": "a\nbX\n"}),
+           r("c2", "alicloud:ecs/command:Command", {"commandContent": "a\nb \n"})]  # fmt: skip
+    md = D.markdown(D.diff_resources(old, new))
+    assert "-b\n+bX\n```" in md
+    assert "-b\n+b \n```" in md
