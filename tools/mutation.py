@@ -62,6 +62,7 @@ GROUPS = {
             (
                 "tests/unit/test_rules_exact.py",
                 "tests/unit/test_rules_acs_exact.py",
+                "tests/unit/test_rules_edges.py",
                 "tests/unit/test_settings.py",
                 "tests/unit/test_acs_settings.py",
             ),

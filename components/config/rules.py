@@ -8,6 +8,7 @@ placeholder value behind.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 
 from components.config.model import (
@@ -190,7 +191,7 @@ def disk_size_gib(s: Settings, model: catalog.ModelSpec) -> int:
 def check_disk(s: Settings, model: catalog.ModelSpec) -> list[Problem]:
     disk = disk_size_gib(s, model)
     if disk * catalog.GIB < model.weight_bytes * 1.05:
-        need = int(model.weight_bytes * 1.05 / catalog.GIB) + 1
+        need = math.ceil(model.weight_bytes * 1.05 / catalog.GIB)  # the smallest size that passes
         return [Problem("modelDisk.sizeGib", "too small for the weights", disk, f">= {need}")]
     return []
 
