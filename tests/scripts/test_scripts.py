@@ -19,7 +19,6 @@ from tests.fakes.sandbox import (
     BAD_ARGS,
     GOOD_ARGS,
     IMAGE,
-    REPO,
     SERVED_NAME,
     USERDATA,
     Sandbox,
