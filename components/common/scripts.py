@@ -226,7 +226,7 @@ def split_params(
     targets: dict[str, str] = {}
     params: dict[str, str] = {}
     for name, keys in groups.items():
-        if not _PARAM_NAME.match(name) or name.upper().startswith("ACS::"):
+        if not _PARAM_NAME.match(name):  # no ":", so never an ACS:: built-in either
             raise ValueError(f"parameter name {name!r} must match {_PARAM_NAME.pattern}")
         present = [k for k in keys if k in checked]
         if not present:

@@ -320,3 +320,53 @@ def test_installed_text_of_a_library_and_a_unit():
 def test_user_data_is_the_static_text():
     assert userdata.render_user_data() == userdata.USER_DATA
     assert len(userdata.USER_DATA.encode()) == 340
+
+
+# --- edges the first mutation run found unpinned -----------------------------------------------
+
+
+def test_body_keeps_everything_after_a_shebang_with_arguments():
+    assert scripts._body("#!/usr/bin/env bash\necho x\n") == "echo x\n"
+
+
+def test_map_values_keep_spaces_and_group_values_keep_their_shape():
+    assert scripts._json_value("LLM_NCCL_ENV", "A=x y\nB=2") == {"A": "x y", "B": "2"}
+    _, targets, params = scripts.split_params(
+        {"LLM_VLLM_ARGS": "--a\n1", "LLM_NCCL_ENV": "A=1", "LLM_B": "x"},
+        {"p": ("LLM_VLLM_ARGS", "LLM_NCCL_ENV", "LLM_B")},
+    )
+    assert params == {"p": '{"vllmArgs": ["--a", "1"], "ncclEnv": {"A": "1"}, "b": "x"}'}
+    assert scripts.decode_params(targets, params) == {"LLM_VLLM_ARGS": "--a\n1", "LLM_NCCL_ENV": "A=1", "LLM_B": "x"}
+    two = scripts.decode_params({"g": "g.json"}, {"g": '{"ncclEnv": {"A": "1", "B": "2"}}'})
+    assert two == {"LLM_NCCL_ENV": "A=1\nB=2"}
+
+
+def test_pack_files_is_plain_ustar():
+    # no PAX headers (tarfile's default format would add one for a long name): USTAR refuses instead
+    with pytest.raises(ValueError, match="name is too long"):
+        scripts.pack_files({"n" * 101: ""})
+    assert userdata.packed_host_files(ray=False) == (
+        scripts.pack_files(userdata.host_files(ray=False)),
+        userdata.files_hash(userdata.host_files(ray=False)),
+    )
+
+
+def test_strip_comments_keeps_indented_directives_and_every_heredoc_line():
+    body = "  # shellcheck disable=SC2034\n  # gone\ncat <<EOF\n# one\n# two\nEOF\n# gone\n"
+    assert scripts.strip_comments(body) == "  # shellcheck disable=SC2034\ncat <<EOF\n# one\n# two\nEOF\n"
+
+
+def test_render_command_refusal_text():
+    with pytest.raises(ValueError) as e:
+        scripts.render_command("echo {{x}}\n", {})
+    assert str(e.value) == "script body contains '{{', which Cloud Assistant parses as a parameter"
+
+
+def test_host_files_are_ascii_and_libraries_end_in_a_closing_brace():
+    # What the renderer may assume (tests/mutation-equivalent.txt): any locale reads them alike, and
+    # inlining a library strips exactly its last newline.
+    for path in sorted(scripts.USERDATA_DIR.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes().isascii(), path
+    for path in sorted((scripts.USERDATA_DIR / "lib").glob("*.sh")):
+        assert path.read_text().endswith("\n}\n"), path
