@@ -44,7 +44,7 @@ golden: venv
 	$(PY) -m stackctl.docs
 
 ## Mutation score per module group (mutmut; not part of `make test` or CI: minutes per group).
-## GROUPS=sizing|rules|vllm_args|render (default all); MUTATION_ARGS e.g. --survivors --fresh
+## GROUPS="sizing rules vllm_args diff render" (default all); MUTATION_ARGS e.g. --survivors --fresh
 mutation: venv
 	$(PY) tools/mutation.py $(GROUPS) $(MUTATION_ARGS)
 
