@@ -407,8 +407,16 @@ def impact(d: dict[str, Any], new: list[dict]) -> dict[str, Any]:
         vllm = f"restarts (workload rollout: {', '.join(workload)})"
     else:
         vllm = "not restarted"
+    # A replaced or removed load balancer or public address: the endpoint goes away, and a new one
+    # may have a new address.
+    endpoint_down = [
+        n for n in machines["replaced"] + machines["removed"]
+        if MACHINES.get(types.get(n, "")) in ("load balancer", "public address")
+    ]  # fmt: skip
     if instance_down:
         interruption = f"serving down while {', '.join(instance_down)} is replaced or rebooted, until host setup, the model and vLLM are back"
+    elif endpoint_down:
+        interruption = f"endpoint down while {', '.join(endpoint_down)} is replaced or removed; a new load balancer or public address may have a new address (clients follow the stack outputs)"
     elif machines["mayBeReplaced"]:
         interruption = f"unknown offline: {', '.join(machines['mayBeReplaced'])} may be replaced"
     elif ray:

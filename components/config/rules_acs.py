@@ -84,8 +84,10 @@ def vswitch_cidrs(s: Settings) -> tuple[tuple[tuple[str, str], tuple[str, str]] 
     if node_cidrs is None or pod_cidrs is None:
         return None, out
     nets = [ipaddress.ip_network(c) for c in (*node_cidrs, *pod_cidrs)]
-    if any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :]):
-        out.append(Problem("acs.podVswitchCidrs", "vSwitch CIDRs overlap", [*node_cidrs, *pod_cidrs], "disjoint"))
+    pairs = [(i, j) for i, a in enumerate(nets) for j, b in enumerate(nets) if i < j and a.overlaps(b)]
+    if pairs:  # named by the list to change: the node list when only its two overlap
+        key = "acs.nodeVswitchCidrs" if all(j < 2 for _, j in pairs) else "acs.podVswitchCidrs"
+        out.append(Problem(key, "vSwitch CIDRs overlap", [*node_cidrs, *pod_cidrs], "disjoint"))
     return (node_cidrs, pod_cidrs), out
 
 

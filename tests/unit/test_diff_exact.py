@@ -427,6 +427,11 @@ def test_machines_and_unknown_effects():
     )
     got = im(base[:4], new)
     assert got["machines"]["removed"] == ["old-disk"]
+    assert got["interruption"] == (
+        "endpoint down while lb is replaced or removed; a new load balancer or public address may have a new "
+        "address (clients follow the stack outputs)"
+    )
+    got = im(base[:1] + base[2:4], new[:1] + new[2:])  # no load balancer change
     assert got["interruption"] == "unknown offline: disk may be replaced"
     # option changes alone never replace a machine
     got = im([r("disk", DISK, {}, options={"protect": False})], [r("disk", DISK, {}, options={"protect": True})])
@@ -629,3 +634,14 @@ def test_markdown_keeps_the_diff_text_to_its_last_character():
     md = D.markdown(D.diff_resources(old, new))
     assert "-b\n+bX\n```" in md
     assert "-b\n+b \n```" in md
+
+
+def test_a_removed_or_replaced_endpoint_is_an_interruption():
+    eip, svc = "alicloud:ecs/eipAddress:EipAddress", SERVICE
+    got = im([r("ip", eip, {}), r("svc", svc, {}), r("d", DISK, {})], [r("d", DISK, {})])
+    assert got["machines"]["removed"] == ["ip", "svc"]
+    assert got["interruption"].startswith("endpoint down while ip, svc is replaced or removed;")
+    got = im([r("d", DISK, {})], [r("d", DISK, {}), r("ip", eip, {})])  # added: no interruption
+    assert got["interruption"] == "none"
+    got = im([r("d", DISK, {})], [])  # a removed disk is no endpoint
+    assert got["interruption"] == "none"

@@ -118,10 +118,15 @@ def test_overlapping_vswitches_name_all_four():
         (DERIVED[0], ("192.168.1.0/24", "192.168.65.0/24")),
         [],
     )
-    # the two node vSwitches overlapping each other (first pair) is caught too
-    assert cidrs(nodeVswitchCidrs=["192.168.1.0/24", "192.168.1.0/25"])[1][0].startswith(
+    # a node vSwitch and the first pod vSwitch: named by the pod list
+    assert cidrs(podVswitchCidrs=["192.168.0.0/23", "192.168.200.0/24"])[1][0].startswith(
         "llm:acs.podVswitchCidrs: vSwitch CIDRs overlap"
     )
+    # the two node vSwitches overlapping each other: named by the node list
+    assert cidrs(nodeVswitchCidrs=["192.168.1.0/24", "192.168.1.0/25"])[1] == [
+        'llm:acs.nodeVswitchCidrs: vSwitch CIDRs overlap (got ["192.168.1.0/24", "192.168.1.0/25", '
+        '"192.168.128.0/18", "192.168.192.0/18"]; allowed disjoint)'
+    ]
     # and the two pod vSwitches (last pair)
     assert cidrs(podVswitchCidrs=["192.168.200.0/24", "192.168.200.128/25"])[1][0].startswith(
         "llm:acs.podVswitchCidrs: vSwitch CIDRs overlap"
