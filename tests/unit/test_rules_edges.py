@@ -10,7 +10,7 @@ import pytest
 
 from components.config import rules, rules_cloud, rules_observability
 from components.config.model import HOST_UNSAFE
-from components.sizing import catalog
+from components.sizing import catalog, fit
 from tests.unit.test_rules_exact import MODELS, TYPES, settings, text
 
 GIB = catalog.GIB
@@ -117,7 +117,7 @@ def test_a_cluster_on_a_type_without_erdma_lists_the_erdma_types_that_fit():
 
 def test_the_fit_counts_every_node():
     # R1 does not fit one node of 4 x 96 GiB, it fits two
-    assert not catalog.INSTANCE_TYPES["ecs.gn8v-4x.24xlarge"].gpus * 96 * 0.9 * GIB > R1.weight_bytes
+    assert not fit.fits(R1, H20X4, 32768, 0.92, 4, 1) and fit.fits(R1, H20X4, 32768, 0.92, 4, 2)
     s = settings("prod", instanceType="ecs.gn8v-4x.24xlarge", vllm={"tensorParallelSize": 4})
     assert rules.check_ecs_sizing(s, R1, H20X4, 32768, 4) == []
 
@@ -324,4 +324,4 @@ def test_a_cluster_only_ever_suggests_erdma_types():
     )
     allowed = line.split("allowed ", 1)[1].rstrip(")").split(", ")
     assert all(TYPES[n].erdma for n in allowed)
-    assert catalog.INSTANCE_TYPES["ecs.gn7i-8x.16xlarge"].gpus * 24 * 2 > 146  # a non-eRDMA type that would fit
+    assert fit.fits(l70, TYPES["ecs.gn7i-8x.16xlarge"], 32768, 0.92, 8, 2)  # a type without eRDMA that would fit
