@@ -411,7 +411,7 @@ def impact(d: dict[str, Any], new: list[dict]) -> dict[str, Any]:
     # may have a new address.
     endpoint_down = [
         n for n in machines["replaced"] + machines["removed"]
-        if MACHINES.get(types.get(n, "")) in ("load balancer", "public address")
+        if MACHINES[types[n]] in ("load balancer", "public address")  # every such name is in the diff
     ]  # fmt: skip
     if instance_down:
         interruption = f"serving down while {', '.join(instance_down)} is replaced or rebooted, until host setup, the model and vLLM are back"
