@@ -72,48 +72,32 @@ class ServingLoadBalancer(pulumi.ComponentResource):
             alicloud.slb.BackendServerBackendServerArgs(server_id=i, weight=100, type="ecs") for i in args.backend_ids
         ]
 
-        intranet = alicloud.slb.ApplicationLoadBalancer(
-            f"{name}-intranet",
-            load_balancer_name=f"{args.prefix}-intranet",
-            address_type="intranet",
-            vswitch_id=args.vswitch_id,
-            payment_type="PayAsYouGo",
-            instance_charge_type="PayByCLCU",
-            tags=args.tags,
-            opts=child,
-        )
-        alicloud.slb.BackendServer(
-            f"{name}-intranet-backends", load_balancer_id=intranet.id, backend_servers=servers, opts=child
-        )
-        alicloud.slb.Listener(
-            f"{name}-intranet-tcp",
-            load_balancer_id=intranet.id,
-            protocol="tcp",
-            frontend_port=PORT,
-            backend_port=PORT,
-            bandwidth=-1,
-            established_timeout=rolling.TCP_ESTABLISHED_TIMEOUT_S,
-            description=f"{args.prefix}: vLLM API (VPC)",
-            **_health(False),
-            opts=child,
-        )
+        def balancer(kind: str, **address: Any) -> alicloud.slb.ApplicationLoadBalancer:
+            """A pay-as-you-go CLB (`kind`: intranet or internet) with every group's backend."""
+            lb = alicloud.slb.ApplicationLoadBalancer(
+                f"{name}-{kind}", load_balancer_name=f"{args.prefix}-{kind}", address_type=kind,
+                payment_type="PayAsYouGo", instance_charge_type="PayByCLCU", tags=args.tags, opts=child, **address,
+            )  # fmt: skip
+            alicloud.slb.BackendServer(f"{name}-{kind}-backends", load_balancer_id=lb.id, backend_servers=servers,
+                                       opts=child)  # fmt: skip
+            return lb
+
+        def tcp_listener(lb: alicloud.slb.ApplicationLoadBalancer, kind: str, what: str,
+                         opts: pulumi.ResourceOptions, **acl: Any) -> None:  # fmt: skip
+            """Plain HTTP on 8000 as TCP (a TCP listener keeps a connection 900 s)."""
+            alicloud.slb.Listener(
+                f"{name}-{kind}-tcp", load_balancer_id=lb.id, protocol="tcp", frontend_port=PORT, backend_port=PORT,
+                bandwidth=-1, established_timeout=rolling.TCP_ESTABLISHED_TIMEOUT_S,
+                description=f"{args.prefix}: vLLM API ({what})", **acl, **_health(False), opts=opts,
+            )  # fmt: skip
+
+        intranet = balancer("intranet", vswitch_id=args.vswitch_id)
+        tcp_listener(intranet, "intranet", "VPC", child)
         self.private_address = intranet.address
         self.public_address = None
 
         if args.public:
-            internet = alicloud.slb.ApplicationLoadBalancer(
-                f"{name}-internet",
-                load_balancer_name=f"{args.prefix}-internet",
-                address_type="internet",
-                internet_charge_type="PayByTraffic",
-                payment_type="PayAsYouGo",
-                instance_charge_type="PayByCLCU",
-                tags=args.tags,
-                opts=child,
-            )
-            alicloud.slb.BackendServer(
-                f"{name}-internet-backends", load_balancer_id=internet.id, backend_servers=servers, opts=child
-            )
+            internet = balancer("internet", internet_charge_type="PayByTraffic")
             # A white list with no entry forwards everything (Alibaba's CLB ACL docs): the entries
             # are declared with it, and validation requires at least one allowed CIDR.
             acl = alicloud.slb.Acl(f"{name}-acl", name=f"{args.prefix}-allow", ip_version="ipv4", tags=args.tags,
@@ -157,18 +141,6 @@ class ServingLoadBalancer(pulumi.ComponentResource):
                     opts=after,
                 )
             else:
-                alicloud.slb.Listener(
-                    f"{name}-internet-tcp",
-                    load_balancer_id=internet.id,
-                    protocol="tcp",
-                    frontend_port=PORT,
-                    backend_port=PORT,
-                    bandwidth=-1,
-                    established_timeout=rolling.TCP_ESTABLISHED_TIMEOUT_S,
-                    description=f"{args.prefix}: vLLM API (allowlist)",
-                    **allow,
-                    **_health(False),
-                    opts=after,
-                )
+                tcp_listener(internet, "internet", "allowlist", after, **allow)
             self.public_address = internet.address
         self.register_outputs({"privateAddress": self.private_address})
