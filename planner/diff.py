@@ -391,11 +391,12 @@ def impact(d: dict[str, Any], new: list[dict]) -> dict[str, Any]:
     serving = params_changed.get("serving (vLLM)")
     workload = [c["name"] for c in d["changed"] if c["type"] in WORKLOADS and any(
         x["property"] == "spec" for x in c["changes"])]  # fmt: skip
-    # Instances only, by the type the diff itself records (a removed one is in no new plan).
+    # Each machine's type as the diff records it (a removed one is in no new plan): every name in
+    # `machines` is a changed or removed resource.
     types = {c["name"]: c["type"] for c in d["changed"] + d["removed"]}
     instance_down = [
         n for n in machines["replaced"] + machines["rebooted"] + machines["removed"]
-        if types.get(n) == "alicloud:ecs/instance:Instance"
+        if types[n] == "alicloud:ecs/instance:Instance"
     ]  # fmt: skip
     if ray:
         vllm = "restarts (Ray restarts)"
@@ -411,7 +412,7 @@ def impact(d: dict[str, Any], new: list[dict]) -> dict[str, Any]:
     # may have a new address.
     endpoint_down = [
         n for n in machines["replaced"] + machines["removed"]
-        if MACHINES[types[n]] in ("load balancer", "public address")  # every such name is in the diff
+        if MACHINES[types[n]] in ("load balancer", "public address")
     ]  # fmt: skip
     if instance_down:
         interruption = f"serving down while {', '.join(instance_down)} is replaced or rebooted, until host setup, the model and vLLM are back"
