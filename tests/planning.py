@@ -98,3 +98,11 @@ def phase_text(res: dict[str, dict], phase: str) -> str:
     from components.common import scripts
 
     return scripts.env_block(phase_env(res, phase)) + phase_content(res, phase)
+
+
+def planted(
+    name: str, type_: str, inputs: dict | None = None, parent: str | None = None, options: dict | None = None
+) -> dict[str, Any]:
+    """One resource as resources.json lists it, for a plan diff built by hand."""
+    return {"urn": f"urn:pulumi:s::p::{type_}::{name}", "name": name, "type": type_, "parent": parent,
+            "inputs": inputs or {}, "options": options or {}}  # fmt: skip

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 from planner import diff as plan_diff
+from tests import planning as P
 
 DISK = "alicloud:ecs/ecsDisk:EcsDisk"
 SG_RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
 
-
-def _r(name: str, type_: str, inputs: dict, options: dict | None = None) -> dict:
-    return {"urn": f"urn:pulumi:s::p::{type_}::{name}", "name": name, "type": type_, "parent": None,
-            "inputs": inputs, "options": options or {}}  # fmt: skip
-
+_r = P.planted
 
 OLD = [
-    _r("disk", DISK, {"size": 100, "zoneId": "cn-hangzhou-k"}, {"customTimeouts": {"create": "10m"}}),
+    _r("disk", DISK, {"size": 100, "zoneId": "cn-hangzhou-k"}, options={"customTimeouts": {"create": "10m"}}),
     _r("gone", SG_RULE, {"portRange": "22/22"}),
-    _r("attach", "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment", {"diskId": "disk-id"}, {"dependsOn": ["a"]}),
-]
-NEW = [
-    _r("disk", DISK, {"size": 200, "zoneId": "cn-hangzhou-k"}, {"customTimeouts": {"create": "20m"}}),
     _r(
         "attach",
         "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment",
         {"diskId": "disk-id"},
-        {"dependsOn": ["a", "b"], "deleteBeforeReplace": True},
+        options={"dependsOn": ["a"]},
+    ),
+]
+NEW = [
+    _r("disk", DISK, {"size": 200, "zoneId": "cn-hangzhou-k"}, options={"customTimeouts": {"create": "20m"}}),
+    _r(
+        "attach",
+        "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment",
+        {"diskId": "disk-id"},
+        options={"dependsOn": ["a", "b"], "deleteBeforeReplace": True},
     ),  # fmt: skip
     _r("fresh", SG_RULE, {"portRange": "8000/8000"}),
 ]

@@ -6,15 +6,13 @@ modules outside mutmut's `source_paths`: "0 files mutated") and how the score is
 
 from __future__ import annotations
 
-import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import mutation  # noqa: E402
+from tools import mutation
+
+ROOT = mutation.ROOT
 
 
 @pytest.mark.parametrize("name", sorted(mutation.GROUPS))

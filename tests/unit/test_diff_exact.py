@@ -16,6 +16,7 @@ import pytest
 
 from components.common import scripts
 from planner import diff as D
+from tests import planning as P
 
 INSTANCE = "alicloud:ecs/instance:Instance"
 DISK = "alicloud:ecs/ecsDisk:EcsDisk"
@@ -29,9 +30,7 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 RELOAD_TAIL = "requests fail until the model has loaded and answered (at most llm:vllm.startupTimeoutS)"
 
 
-def r(name: str, type_: str, inputs: dict | None = None, parent: str | None = None, options: dict | None = None):
-    return {"urn": f"urn:pulumi:s::p::{type_}::{name}", "name": name, "type": type_, "parent": parent,
-            "inputs": inputs or {}, "options": options or {}}  # fmt: skip
+r = P.planted
 
 
 # --- effects ---------------------------------------------------------------------------------

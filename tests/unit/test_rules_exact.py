@@ -7,7 +7,6 @@ does not) and the complete `llm:<key>: <what> (got X; allowed Y)` text.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -23,15 +22,8 @@ TYPES = catalog.INSTANCE_TYPES
 
 
 def settings(stack: str = "dev", **changes: Any) -> Settings:
-    raw = {k.removeprefix("llm:"): v for k, v in P.stack_config(stack).items() if k.startswith("llm:")}
-    raw = copy.deepcopy(raw)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        elif value is None:
-            raw.pop(key, None)
-        else:
-            raw[key] = value
+    cfg = P.with_changes(P.stack_config(stack), **changes)
+    raw = {k.removeprefix("llm:"): v for k, v in cfg.items() if k.startswith("llm:")}
     s, problems = parse_raw(raw)
     assert s is not None and not problems, problems
     return s
