@@ -17,7 +17,6 @@ requests of each.
 
 from __future__ import annotations
 
-import http.server
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from components.ecs import rolling  # noqa: E402
 from tests.fakes.sandbox import GOOD_ARGS, USERDATA, Sandbox  # noqa: E402
+from tests.fakes.status_server import StatusServer  # noqa: E402
 from tests.scripts.test_scripts import _serve_env  # noqa: E402
 
 GROUPS = 2
@@ -49,7 +49,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Vllm:
+class Vllm(StatusServer):
+    """/health and /generate: 503 until LOAD_S after each restart; a /generate request takes
+    REQUEST_S and fails when the stand-in restarts meanwhile."""
+
     def __init__(self, sb: Sandbox):
         restarts = sb.sb / "vllm_restarts"
 
@@ -58,23 +61,15 @@ class Vllm:
             loaded = bool(lines) and time.time() - float(lines[-1]) >= LOAD_S
             return len(lines), loaded and (sb.sb / "server/healthy").exists()
 
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                n, up = state()
-                if self.path.startswith("/generate") and up:
-                    time.sleep(REQUEST_S)
-                    n2, up = state()
-                    up = up and n2 == n
-                self.send_response(200 if up else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def status(path: str) -> int:
+            n, up = state()
+            if path.startswith("/generate") and up:
+                time.sleep(REQUEST_S)
+                n2, up = state()
+                up = up and n2 == n
+            return 200 if up else 503
 
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(status)
 
 
 def ok(url: str) -> bool:

@@ -7,7 +7,6 @@ after a real completion; a failed group's run fails, so the next group's run nev
 
 from __future__ import annotations
 
-import http.server
 import socket
 import subprocess
 import threading
@@ -20,6 +19,7 @@ import pytest
 
 from components.ecs import rolling
 from tests.fakes.sandbox import BAD_ARGS, GOOD_ARGS, USERDATA, Sandbox
+from tests.fakes.status_server import StatusServer
 from tests.scripts.test_scripts import _serve_env
 
 INTERVAL_S = 0.1
@@ -43,27 +43,12 @@ def wait_port(port: int, timeout: float = 10) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-class FakeVllm:
+class FakeVllm(StatusServer):
     """/health: 200 while the sandbox's fake server is healthy (systemctl restart recreates it)."""
 
     def __init__(self, sb: Sandbox):
         healthy = sb.sb / "server/healthy"
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                self.send_response(200 if healthy.exists() else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(lambda path: 200 if healthy.exists() else 503)
 
 
 class BalancerStandIn:
